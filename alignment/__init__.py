@@ -1,0 +1,1 @@
+"""PAD's recommendation-anchored alignment: multi-kernel MMD. Never imports mmrec."""

@@ -1,0 +1,210 @@
+"""Typed recipe configuration: dataclasses loaded from YAML plus ``key=value`` overrides.
+
+Every recipe section is a dataclass; loading checks keys and types recursively so that a typo is an error that
+names the key and suggests the closest valid one, instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not fit the typed configuration."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which dataset to load and how to build item text and images from it."""
+
+    dataset: str = "ml-100k"  # a built-in name (looked up under $MMREC_DATA or downloaded) or a directory
+    format: Literal["auto", "movielens", "directory"] = "auto"
+    text_fields: list[str] = dataclasses.field(default_factory=lambda: ["title", "genres"])
+    image_field: str | None = "image"
+    min_user_interactions: int = 3
+    cache_dir: str | None = None  # where downloaded datasets go; default ~/.cache/mmrec/datasets
+
+
+@dataclasses.dataclass
+class SplitConfig:
+    """Evaluation splits (EVALUATION.md): which ones to build and their parameters."""
+
+    kinds: list[Literal["leave-one-out", "new-items", "ctr"]] = dataclasses.field(
+        default_factory=lambda: ["leave-one-out", "new-items", "ctr"]
+    )
+    new_item_fraction: float = 0.2
+    ctr_test_fraction: float = 0.2
+    ctr_valid_fraction: float = 0.1
+    ctr_click_threshold: float = 4.0  # explicit data: rating >= threshold is a click
+    ctr_negatives_per_positive: int = 1  # implicit data: sampled unobserved items per positive
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Full-ranking evaluation and the cold-item breakdown."""
+
+    ks: list[int] = dataclasses.field(default_factory=lambda: [5, 10, 20])
+    cold_threshold: int = 5
+    n_bins: int = 10
+    noisy_bin_min_targets: int = 30
+    batch_size: int = 1024
+
+
+@dataclasses.dataclass
+class RecipeConfig:
+    """A whole recipe: one dataset, its splits, and the settings of every stage."""
+
+    name: str = "recipe"
+    seed: int = 0
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it converted (int -> float, dict -> dataclass)."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} does not fit {_type_name(tp)}")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+            extra = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ConfigError(f"{where}: {value!r} is not one of {list(choices)}{extra}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item_tp,) = get_args(tp)[:1] or (Any,)
+        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        _, val_tp = get_args(tp) or (Any, Any)
+        return {k: _coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping for section '{tp.__name__}', got {value!r}")
+        return from_dict(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a suggestion."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{path}'{_suggest(str(key), list(fields))}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-dict view of a config (for hashing, reports and saving next to artifacts)."""
+    return dataclasses.asdict(cfg)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Turn ``["a.b=3", "c=[1,2]"]`` into a nested dict; values are parsed as YAML scalars / lists."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}' conflicts with an earlier override of '{part}'")
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    return nested
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``update`` wins."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
+    """Load a recipe YAML, apply ``key=value`` overrides, and check everything against the dataclasses."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of sections")
+    raw = merge(raw, parse_overrides(overrides or []))
+    try:
+        return from_dict(RecipeConfig, raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

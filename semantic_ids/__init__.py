@@ -1,0 +1,1 @@
+"""FAISS residual quantizers and Mixture-of-Codes semantic IDs. Never imports mmrec."""
