@@ -1,0 +1,186 @@
+"""Validate raw item / user / interaction frames and index them into :class:`Tables`.
+
+Both the MovieLens loader and the bring-your-own directory loader end here, so every dataset gets the same
+checks and the same error messages: the first bad row is named by file, line and column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from mmrec.data.errors import DataError
+from mmrec.data.tables import Tables
+
+
+@dataclasses.dataclass
+class RawFrame:
+    """A loaded file: its frame, where it came from, and how frame rows map to file lines."""
+
+    frame: pd.DataFrame
+    file: Path
+    first_line: int  # file line of frame row 0 (2 with a header line, 1 without)
+
+    def line(self, row: int) -> int:
+        return self.first_line + int(row)
+
+
+def require_columns(raw: RawFrame, columns: list[str]) -> None:
+    if raw.frame.empty:
+        raise DataError(raw.file, "file has no rows")
+    for column in columns:
+        if column not in raw.frame.columns:
+            raise DataError(raw.file, f"missing required column (found: {', '.join(map(str, raw.frame.columns))})",
+                            column=column)
+
+
+def _ids_as_str(raw: RawFrame, column: str) -> pd.Series:
+    series = raw.frame[column]
+    missing = series.isna() | (series.astype(str).str.strip() == "")
+    if missing.any():
+        raise DataError(raw.file, "empty ID", row=raw.line(np.flatnonzero(missing.to_numpy())[0]), column=column)
+    if pd.api.types.is_float_dtype(series) and (series % 1 == 0).all():
+        series = series.astype("int64")
+    return series.astype(str).str.strip()
+
+
+def _check_unique(raw: RawFrame, ids: pd.Series, column: str) -> None:
+    duplicated = ids.duplicated().to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        raise DataError(raw.file, f"duplicate ID '{ids.iloc[row]}'", row=raw.line(row), column=column)
+
+
+def _numeric(raw: RawFrame, column: str, integer: bool) -> np.ndarray:
+    values = pd.to_numeric(raw.frame[column], errors="coerce")
+    bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(raw.file, f"not a number: {raw.frame[column].iloc[row]!r}", row=raw.line(row), column=column)
+    return values.to_numpy(dtype=np.int64 if integer else np.float64)
+
+
+def _field_text(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(str(v).strip() for v in value if str(v).strip())
+    return str(value).strip()
+
+
+def item_text(fields: dict[str, str], text_fields: list[str]) -> str:
+    """The text an item is encoded from: ``"Title: ... . Genres: ..."`` over the recipe's chosen fields."""
+    parts = [f"{name.replace('_', ' ').capitalize()}: {fields[name].rstrip('.')}"
+             for name in text_fields if fields.get(name)]
+    return ". ".join(parts)
+
+
+def _resolve_image(root: Path, raw: RawFrame, row: int, column: str, value: str) -> str | None:
+    """Relative image path inside ``root`` if the file exists; None if missing; error if it escapes or is corrupt."""
+    if not value:
+        return None
+    candidate = (root / value).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise DataError(raw.file, f"image path escapes the dataset directory: {value!r}", row=raw.line(row),
+                        column=column)
+    if not candidate.is_file():
+        return None
+    try:
+        with Image.open(candidate) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(raw.file, f"unreadable image {value!r} ({exc})", row=raw.line(row), column=column) from None
+    return str(candidate.relative_to(root.resolve()))
+
+
+def build_tables(
+    name: str,
+    root: Path,
+    items: RawFrame,
+    interactions: RawFrame,
+    users: RawFrame | None,
+    text_fields: list[str],
+    image_column: str | None,
+) -> Tables:
+    """Check everything, index IDs 1..N / 1..U, build item text and image masks, and return :class:`Tables`."""
+    require_columns(items, ["item_id"])
+    require_columns(interactions, ["user_id", "item_id", "timestamp"])
+    for field in text_fields:
+        if field not in items.frame.columns:
+            raise DataError(items.file, "text field named by the recipe is not a column", column=field)
+
+    item_ids = _ids_as_str(items, "item_id")
+    _check_unique(items, item_ids, "item_id")
+    item_index = pd.Index(item_ids)
+
+    inter_items = _ids_as_str(interactions, "item_id")
+    inter_users = _ids_as_str(interactions, "user_id")
+    positions = item_index.get_indexer(inter_items)
+    unknown = positions < 0
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise DataError(interactions.file, f"item '{inter_items.iloc[row]}' is not in {items.file.name}",
+                        row=interactions.line(row), column="item_id")
+    timestamps = _numeric(interactions, "timestamp", integer=True)
+    rating_column = next((c for c in ("rating", "label") if c in interactions.frame.columns), None)
+    ratings = _numeric(interactions, rating_column, integer=False) if rating_column else np.full(len(positions), np.nan)
+
+    if users is not None:
+        require_columns(users, ["user_id"])
+        user_ids = _ids_as_str(users, "user_id")
+        _check_unique(users, user_ids, "user_id")
+        user_index = pd.Index(user_ids)
+        user_pos = user_index.get_indexer(inter_users)
+        if (user_pos < 0).any():
+            row = int(np.flatnonzero(user_pos < 0)[0])
+            raise DataError(interactions.file, f"user '{inter_users.iloc[row]}' is not in {users.file.name}",
+                            row=interactions.line(row), column="user_id")
+        user_frame = users.frame.drop(columns=["user_id"]).astype(str)
+    else:
+        user_index = pd.Index(pd.unique(inter_users))
+        user_pos = user_index.get_indexer(inter_users)
+        user_frame = pd.DataFrame(index=range(len(user_index)))
+
+    if image_column is not None and image_column not in items.frame.columns:
+        image_column = None  # no image column at all: every item is missing its image
+    field_columns = [c for c in items.frame.columns if c not in ("item_id", image_column)]
+    texts, paths = [], []
+    for row, record in enumerate(items.frame.to_dict("records")):
+        fields = {c: _field_text(record[c]) for c in field_columns}
+        texts.append(item_text(fields, text_fields))
+        image_value = _field_text(record[image_column]) if image_column else ""
+        paths.append(_resolve_image(root, items, row, image_column, image_value) if image_column else None)
+
+    item_columns = {
+        "item_idx": np.arange(1, len(item_index) + 1, dtype=np.int64),
+        "item_id": list(item_index),
+        **{c: [_field_text(v) for v in items.frame[c]] for c in field_columns},
+        "text": texts,
+        "has_text": [bool(t) for t in texts],
+        "image_path": [p or "" for p in paths],
+        "has_image": [p is not None for p in paths],
+    }
+    user_columns = {
+        "user_idx": np.arange(1, len(user_index) + 1, dtype=np.int64),
+        "user_id": list(user_index),
+        **{str(c): user_frame[c].tolist() for c in user_frame.columns},
+    }
+    inter_columns = {
+        "user_idx": (user_pos + 1).astype(np.int64),
+        "item_idx": (positions + 1).astype(np.int64),
+        "timestamp": timestamps,
+        "rating": ratings,
+        "order": np.arange(len(positions), dtype=np.int64),
+    }
+    return Tables(
+        name=name,
+        items=datasets.Dataset.from_dict(item_columns),
+        users=datasets.Dataset.from_dict(user_columns),
+        interactions=datasets.Dataset.from_dict(inter_columns),
+        root=str(root.resolve()),
+    )

@@ -1,0 +1,251 @@
+"""Evaluation splits of EVALUATION.md: sequential leave-one-out, sequential new-items, CTR time split.
+
+All splits are deterministic for a seed and stored as Arrow tables (Hugging Face ``datasets``).
+Users' interactions are sorted by timestamp, ties broken by the order in the file; users with fewer than
+``min_user_interactions`` interactions are dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from mmrec.io import atomic_dir, write_json
+
+
+def group_by_user(user_idx: np.ndarray, timestamp: np.ndarray, order: np.ndarray, n_users: int,
+                  *columns: np.ndarray) -> list[list[np.ndarray]]:
+    """Per column, each user's values in time order (ties by file order); index = user_idx, entry 0 empty."""
+    perm = np.lexsort((order, timestamp, user_idx))
+    bounds = np.searchsorted(user_idx[perm], np.arange(n_users + 2))
+    return [[col[perm][bounds[u]:bounds[u + 1]] for u in range(n_users + 1)] for col in columns]
+
+
+def user_sequences(user_idx: np.ndarray, item_idx: np.ndarray, timestamp: np.ndarray, order: np.ndarray,
+                   n_users: int) -> list[np.ndarray]:
+    """Each user's items in time order (ties by file order); index = user_idx, entry 0 empty."""
+    (items,) = group_by_user(user_idx, timestamp, order, n_users, item_idx.astype(np.int64))
+    return items
+
+
+@dataclasses.dataclass
+class EvalCases:
+    """Next-item cases: for each, the user, the history before the target (time order) and the target."""
+
+    users: np.ndarray
+    histories: list[np.ndarray]
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def to_dataset(self) -> datasets.Dataset:
+        return datasets.Dataset.from_dict(
+            {"user_idx": self.users, "history": [h.tolist() for h in self.histories], "target": self.targets}
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: datasets.Dataset) -> "EvalCases":
+        ds = ds.with_format("numpy")[:]
+        return cls(np.asarray(ds["user_idx"], dtype=np.int64),
+                   [np.asarray(h, dtype=np.int64) for h in ds["history"]],
+                   np.asarray(ds["target"], dtype=np.int64))
+
+
+@dataclasses.dataclass
+class SequentialSplit:
+    """Training sequences plus validation and test cases for next-item recommendation.
+
+    ``train[u]`` is user u's training sequence (u = 1..U, entry 0 empty). At evaluation, the items of the
+    user's training sequence and of the case's history are masked from the ranking.
+    """
+
+    kind: str
+    n_items: int
+    n_users: int
+    train: list[np.ndarray]
+    valid: EvalCases
+    test: EvalCases
+    new_items: np.ndarray  # items never seen in training (new-items split); empty for leave-one-out
+    seed: int
+
+    def item_train_counts(self) -> np.ndarray:
+        """Training-interaction count per item index 0..N (what the cold bins are cut on)."""
+        counts = np.zeros(self.n_items + 1, dtype=np.int64)
+        if any(len(s) for s in self.train):
+            np.add.at(counts, np.concatenate(self.train), 1)
+        counts[0] = 0
+        return counts
+
+    def summary(self) -> dict:
+        return {
+            "kind": self.kind,
+            "seed": self.seed,
+            "n_users": int(sum(1 for s in self.train if len(s))),
+            "n_train_interactions": int(sum(len(s) for s in self.train)),
+            "n_valid": len(self.valid),
+            "n_test": len(self.test),
+            "n_new_items": len(self.new_items),
+        }
+
+    def save(self, directory: str | Path) -> None:
+        with atomic_dir(directory) as tmp:
+            datasets.Dataset.from_dict(
+                {"user_idx": np.arange(len(self.train)), "items": [s.tolist() for s in self.train]}
+            ).save_to_disk(str(tmp / "train"))
+            self.valid.to_dataset().save_to_disk(str(tmp / "valid"))
+            self.test.to_dataset().save_to_disk(str(tmp / "test"))
+            write_json(tmp / "split.json", {"kind": self.kind, "n_items": self.n_items, "n_users": self.n_users,
+                                            "seed": self.seed, "new_items": self.new_items.tolist(),
+                                            "summary": self.summary()})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "SequentialSplit":
+        directory = Path(directory)
+        meta = json.loads((directory / "split.json").read_text())
+        train = datasets.load_from_disk(str(directory / "train")).with_format("numpy")[:]["items"]
+        return cls(kind=meta["kind"], n_items=meta["n_items"], n_users=meta["n_users"],
+                   train=[np.asarray(s, dtype=np.int64) for s in train],
+                   valid=EvalCases.from_dataset(datasets.load_from_disk(str(directory / "valid"))),
+                   test=EvalCases.from_dataset(datasets.load_from_disk(str(directory / "test"))),
+                   new_items=np.asarray(meta["new_items"], dtype=np.int64), seed=meta["seed"])
+
+
+def _eligible(sequences: list[np.ndarray], min_len: int) -> list[int]:
+    return [u for u in range(1, len(sequences)) if len(sequences[u]) >= min_len]
+
+
+def leave_one_out(sequences: list[np.ndarray], n_items: int, min_user_interactions: int = 3, seed: int = 0
+                  ) -> SequentialSplit:
+    """Last item = test, second-to-last = validation, the rest = training."""
+    users = _eligible(sequences, max(min_user_interactions, 3))
+    train = [np.zeros(0, dtype=np.int64) for _ in sequences]
+    for u in users:
+        train[u] = sequences[u][:-2]
+    u_arr = np.asarray(users, dtype=np.int64)
+    valid = EvalCases(u_arr, [sequences[u][:-2] for u in users], np.asarray([sequences[u][-2] for u in users]))
+    test = EvalCases(u_arr.copy(), [sequences[u][:-1] for u in users], np.asarray([sequences[u][-1] for u in users]))
+    return SequentialSplit("leave-one-out", n_items, len(sequences) - 1, train, valid, test,
+                           np.zeros(0, dtype=np.int64), seed)
+
+
+def new_items(sequences: list[np.ndarray], n_items: int, fraction: float = 0.2, min_user_interactions: int = 3,
+              seed: int = 0) -> SequentialSplit:
+    """A seeded ``fraction`` of interacted items become new: removed from every training sequence.
+
+    Test = each user's last interaction with a new item, history = everything before it (new items in it are
+    kept as input); validation = the user's last new-item interaction before the test one.
+    """
+    users = _eligible(sequences, min_user_interactions)
+    interacted = np.unique(np.concatenate([sequences[u] for u in users]))
+    rng = np.random.default_rng(seed)
+    n_new = int(round(fraction * len(interacted)))
+    new = np.sort(rng.choice(interacted, size=n_new, replace=False))
+    is_new = np.zeros(n_items + 1, dtype=bool)
+    is_new[new] = True
+
+    train = [np.zeros(0, dtype=np.int64) for _ in sequences]
+    cases = {"valid": ([], [], []), "test": ([], [], [])}
+    for u in users:
+        seq = sequences[u]
+        train[u] = seq[~is_new[seq]]
+        new_positions = np.flatnonzero(is_new[seq])
+        for part, pos in zip(("test", "valid"), new_positions[::-1][:2]):
+            if pos == 0:
+                continue  # nothing before it to condition on
+            cases[part][0].append(u)
+            cases[part][1].append(seq[:pos])
+            cases[part][2].append(seq[pos])
+
+    def to_cases(part: str) -> EvalCases:
+        users_, histories, targets = cases[part]
+        return EvalCases(np.asarray(users_, dtype=np.int64), histories, np.asarray(targets, dtype=np.int64))
+
+    return SequentialSplit("new-items", n_items, len(sequences) - 1, train, to_cases("valid"), to_cases("test"),
+                           new.astype(np.int64), seed)
+
+
+@dataclasses.dataclass
+class CTRSplit:
+    """Labelled (user, item) events split by time per user, each with its previous ``max_history`` items."""
+
+    table: datasets.Dataset  # user_idx, item_idx, label, timestamp, position, part (train/valid/test), history
+    n_items: int
+    n_users: int
+    seed: int
+    label_rule: str
+
+    def part(self, name: str) -> datasets.Dataset:
+        return self.table.filter(lambda p: [x == name for x in p], input_columns="part", batched=True)
+
+    def item_train_counts(self) -> np.ndarray:
+        parts = np.asarray(self.table["part"])
+        items = np.asarray(self.table["item_idx"])[parts == "train"]
+        return np.bincount(items, minlength=self.n_items + 1).astype(np.int64)
+
+    def summary(self) -> dict:
+        parts = np.asarray(self.table["part"])
+        labels = np.asarray(self.table["label"])
+        return {"kind": "ctr", "seed": self.seed, "label_rule": self.label_rule,
+                **{f"n_{p}": int((parts == p).sum()) for p in ("train", "valid", "test")},
+                "positive_rate": float(labels.mean()) if len(labels) else 0.0}
+
+    def save(self, directory: str | Path) -> None:
+        with atomic_dir(directory) as tmp:
+            self.table.save_to_disk(str(tmp / "events"))
+            write_json(tmp / "split.json", {"kind": "ctr", "n_items": self.n_items, "n_users": self.n_users,
+                                            "seed": self.seed, "label_rule": self.label_rule,
+                                            "summary": self.summary()})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "CTRSplit":
+        directory = Path(directory)
+        meta = json.loads((directory / "split.json").read_text())
+        return cls(datasets.load_from_disk(str(directory / "events")), meta["n_items"], meta["n_users"],
+                   meta["seed"], meta["label_rule"])
+
+
+def ctr_time_split(sequences: list[np.ndarray], ratings: list[np.ndarray], timestamps: list[np.ndarray],
+                   n_items: int, *,
+                   click_threshold: float | None = 4.0, negatives_per_positive: int = 1,
+                   test_fraction: float = 0.2, valid_fraction: float = 0.1, max_history: int = 50,
+                   min_user_interactions: int = 3, seed: int = 0) -> CTRSplit:
+    """Per user (time order): the last ``test_fraction`` of events are test, the ``valid_fraction`` before valid.
+
+    Explicit data (``click_threshold`` set and ratings present): label = rating >= threshold. Implicit data:
+    every observed event is a positive, plus ``negatives_per_positive`` seeded unobserved items at the same time.
+    The history of an event is the user's previous ``max_history`` observed items (every event, any label).
+    """
+    rng = np.random.default_rng(seed)
+    explicit = click_threshold is not None and all(np.isfinite(r).all() for r in ratings[1:] if len(r))
+    cols = {"user_idx": [], "item_idx": [], "label": [], "timestamp": [], "position": [], "part": [], "history": []}
+    for u in _eligible(sequences, min_user_interactions):
+        seq, n = sequences[u], len(sequences[u])
+        n_test = max(1, int(round(test_fraction * n)))
+        n_valid = max(1, int(round(valid_fraction * n)))
+        parts = np.array(["train"] * (n - n_test - n_valid) + ["valid"] * n_valid + ["test"] * n_test)
+        seen = set(seq.tolist())
+        for pos in range(n):
+            history = seq[max(0, pos - max_history):pos].tolist()
+            events = [(int(seq[pos]), float(ratings[u][pos] >= click_threshold) if explicit else 1.0)]
+            if not explicit:
+                for _ in range(negatives_per_positive):
+                    neg = int(rng.integers(1, n_items + 1))
+                    while neg in seen:
+                        neg = int(rng.integers(1, n_items + 1))
+                    events.append((neg, 0.0))
+            for item, label in events:
+                cols["user_idx"].append(u)
+                cols["item_idx"].append(item)
+                cols["label"].append(label)
+                cols["timestamp"].append(int(timestamps[u][pos]))
+                cols["position"].append(pos)
+                cols["part"].append(parts[pos])
+                cols["history"].append(history)
+    rule = (f"rating >= {click_threshold}" if explicit
+            else f"observed = 1, {negatives_per_positive} sampled unobserved per positive = 0 (seed {seed})")
+    return CTRSplit(datasets.Dataset.from_dict(cols), n_items, len(sequences) - 1, seed, rule)

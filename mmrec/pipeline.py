@@ -1,0 +1,139 @@
+"""The staged pipeline: each stage writes one artifact keyed by a hash of its inputs and config.
+
+``RUN/artifacts/<stage>-<key>/`` appears atomically when a stage finishes, so re-running skips finished
+stages and a killed run resumes at the first unfinished one. Changing a stage's config (or anything
+upstream of it) changes its key, so stale artifacts are never reused. One process at a time may use a run
+directory: a second one is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mmrec.config import RecipeConfig, to_dict
+from mmrec.io import atomic_dir, hash_obj, remove_stale_temporaries, write_json, write_text
+
+log = logging.getLogger("mmrec")
+
+
+@dataclasses.dataclass
+class StageContext:
+    """What a stage function gets: the recipe, its upstream artifacts, and a directory to write into."""
+
+    cfg: RecipeConfig
+    run_dir: Path
+    out: Path  # temporary directory; becomes the artifact when the stage returns
+    inputs: dict[str, Path]  # upstream stage name -> its artifact directory
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """A pipeline step: what it needs, which config sections key it, and the function that builds it."""
+
+    name: str
+    run: Callable[[StageContext], None]
+    needs: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()  # recipe sections whose values are part of the key
+    version: str = "1"  # bump when the stage's output format or semantics change
+    fingerprint: Callable[[RecipeConfig], str] | None = None  # hash of external inputs (dataset files)
+
+
+class RunLockedError(RuntimeError):
+    """Another process holds the run directory."""
+
+
+class Pipeline:
+    """Runs stages of a recipe into a run directory, skipping those whose artifact already exists."""
+
+    def __init__(self, cfg: RecipeConfig, run_dir: str | Path, stages: list[Stage]):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.stages = {s.name: s for s in stages}
+        self._keys: dict[str, str] = {}
+
+    def key(self, name: str) -> str:
+        if name not in self._keys:
+            stage = self.stages[name]
+            cfg = to_dict(self.cfg)
+            self._keys[name] = hash_obj({
+                "stage": name,
+                "version": stage.version,
+                "config": {section: cfg[section] for section in stage.sections},
+                "upstream": {need: self.key(need) for need in stage.needs},
+                "external": stage.fingerprint(self.cfg) if stage.fingerprint else None,
+            })
+        return self._keys[name]
+
+    def artifact(self, name: str) -> Path:
+        return self.run_dir / "artifacts" / f"{name}-{self.key(name)}"
+
+    def plan(self, targets: list[str] | None = None) -> list[str]:
+        """Stages to visit, upstream first: the targets and everything they need."""
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name not in self.stages:
+                raise KeyError(f"unknown stage '{name}'; stages: {', '.join(self.stages)}")
+            for need in self.stages[name].needs:
+                visit(need)
+            if name not in order:
+                order.append(name)
+
+        for name in targets or list(self.stages):
+            visit(name)
+        return order
+
+    def run(self, targets: list[str] | None = None) -> dict[str, Path]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            remove_stale_temporaries(self.run_dir / "artifacts")
+            write_text(self.run_dir / "recipe.json", json.dumps(to_dict(self.cfg), indent=2) + "\n")
+            done: dict[str, Path] = {}
+            for name in self.plan(targets):
+                path = self.artifact(name)
+                if (path / "stage.json").is_file():
+                    log.info("stage %-9s cached   %s", name, path.name)
+                else:
+                    self._run_stage(name, path, {need: done[need] for need in self.stages[name].needs})
+                done[name] = path
+            write_json(self.run_dir / "stages.json", {name: str(p.relative_to(self.run_dir)) for name, p in done.items()})
+            return done
+
+    def _run_stage(self, name: str, path: Path, inputs: dict[str, Path]) -> None:
+        stage = self.stages[name]
+        log.info("stage %-9s running  %s", name, path.name)
+        start = time.perf_counter()
+        with atomic_dir(path) as tmp:
+            stage.run(StageContext(self.cfg, self.run_dir, tmp, inputs))
+            write_json(tmp / "stage.json", {"stage": name, "key": self.key(name), "seconds": time.perf_counter() - start,
+                                            "inputs": {k: v.name for k, v in inputs.items()}})
+        log.info("stage %-9s done in %.1fs", name, time.perf_counter() - start)
+
+    def _lock(self) -> Any:
+        lock_path = self.run_dir / ".lock"
+        handle = open(lock_path, "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunLockedError(f"another mmrec process is using {self.run_dir} (lock {lock_path}); "
+                                 "wait for it or choose another --output") from None
+        return _Locked(handle)
+
+
+class _Locked:
+    def __init__(self, handle: Any):
+        self.handle = handle
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()

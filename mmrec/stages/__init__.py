@@ -1,0 +1,10 @@
+"""The pipeline's stages, listed explicitly in run order (no import-time registration)."""
+
+from __future__ import annotations
+
+from mmrec.pipeline import Stage
+from mmrec.stages import prepare
+
+
+def default_stages() -> list[Stage]:
+    return [prepare.STAGE]

@@ -1,0 +1,67 @@
+"""``prepare``: load and validate the dataset into tables, then build every split the recipe names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mmrec.config import RecipeConfig
+from mmrec.data import Tables, load_tables, resolve_dataset
+from mmrec.data.splits import CTRSplit, SequentialSplit, ctr_time_split, group_by_user, leave_one_out, new_items
+from mmrec.io import fingerprint_tree, write_json
+from mmrec.pipeline import Stage, StageContext
+
+
+def build_splits(tables: Tables, cfg: RecipeConfig) -> dict[str, SequentialSplit | CTRSplit]:
+    inter = tables.interactions.with_format("numpy")[:]
+    items, ratings, stamps = group_by_user(
+        inter["user_idx"], inter["timestamp"], inter["order"], tables.n_users,
+        inter["item_idx"].astype(np.int64), inter["rating"].astype(np.float64), inter["timestamp"])
+    min_len = cfg.data.min_user_interactions
+    splits: dict[str, SequentialSplit | CTRSplit] = {}
+    for kind in cfg.split.kinds:
+        if kind == "leave-one-out":
+            splits[kind] = leave_one_out(items, tables.n_items, min_len, seed=cfg.seed)
+        elif kind == "new-items":
+            splits[kind] = new_items(items, tables.n_items, cfg.split.new_item_fraction, min_len, seed=cfg.seed)
+        else:
+            splits[kind] = ctr_time_split(
+                items, ratings, stamps, tables.n_items, click_threshold=cfg.split.ctr_click_threshold,
+                negatives_per_positive=cfg.split.ctr_negatives_per_positive,
+                test_fraction=cfg.split.ctr_test_fraction, valid_fraction=cfg.split.ctr_valid_fraction,
+                max_history=cfg.split.ctr_max_history, min_user_interactions=min_len, seed=cfg.seed)
+    return splits
+
+
+def run(ctx: StageContext) -> None:
+    tables = load_tables(ctx.cfg.data)
+    tables.save(ctx.out / "tables")
+    splits = build_splits(tables, ctx.cfg)
+    for kind, split in splits.items():
+        split.save(ctx.out / "splits" / kind)
+    write_json(ctx.out / "stats.json", {"tables": tables.stats(),
+                                        "splits": {k: s.summary() for k, s in splits.items()}})
+
+
+def load_prepared(path: str | Path) -> tuple[Tables, dict[str, SequentialSplit | CTRSplit]]:
+    """Tables and splits from a ``prepare`` artifact."""
+    path = Path(path)
+    splits: dict[str, SequentialSplit | CTRSplit] = {}
+    for folder in sorted((path / "splits").iterdir()):
+        kind = json.loads((folder / "split.json").read_text())["kind"]
+        splits[kind] = CTRSplit.load(folder) if kind == "ctr" else SequentialSplit.load(folder)
+    return Tables.load(path / "tables"), splits
+
+
+def _fingerprint(cfg: RecipeConfig) -> str:
+    folder, fmt = resolve_dataset(cfg.data)
+    parts = [fingerprint_tree(folder)]
+    extras = folder.parent / "ml-100k-extras"
+    if fmt == "movielens" and extras.is_dir():
+        parts.append(fingerprint_tree(extras))
+    return ":".join(parts)
+
+
+STAGE = Stage(name="prepare", run=run, sections=("seed", "data", "split"), version="1", fingerprint=_fingerprint)
