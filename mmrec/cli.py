@@ -30,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)  # overrides may follow options: run R --output D a=1
+    if args.command != "run" or any("=" not in x or x.startswith("-") for x in extra):
+        parser.parse_args(argv)  # let argparse report the unrecognised arguments
+    if args.command == "run":
+        args.overrides = args.overrides + extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
 
 from mmrec.io import atomic_dir, write_json
 
@@ -22,7 +23,7 @@ def group_by_user(user_idx: np.ndarray, timestamp: np.ndarray, order: np.ndarray
     """Per column, each user's values in time order (ties by file order); index = user_idx, entry 0 empty."""
     perm = np.lexsort((order, timestamp, user_idx))
     bounds = np.searchsorted(user_idx[perm], np.arange(n_users + 2))
-    return [[col[perm][bounds[u]:bounds[u + 1]] for u in range(n_users + 1)] for col in columns]
+    return [np.split(col[perm], bounds[1:-1]) for col in columns]
 
 
 def user_sequences(user_idx: np.ndarray, item_idx: np.ndarray, timestamp: np.ndarray, order: np.ndarray,
@@ -183,13 +184,13 @@ class CTRSplit:
         return self.table.filter(lambda p: [x == name for x in p], input_columns="part", batched=True)
 
     def item_train_counts(self) -> np.ndarray:
-        parts = np.asarray(self.table["part"])
-        items = np.asarray(self.table["item_idx"])[parts == "train"]
+        cols = self.table.select_columns(["part", "item_idx"]).with_format("numpy")[:]
+        items = cols["item_idx"][cols["part"] == "train"]
         return np.bincount(items, minlength=self.n_items + 1).astype(np.int64)
 
     def summary(self) -> dict:
-        parts = np.asarray(self.table["part"])
-        labels = np.asarray(self.table["label"])
+        cols = self.table.select_columns(["part", "label"]).with_format("numpy")[:]
+        parts, labels = cols["part"], cols["label"]
         return {"kind": "ctr", "seed": self.seed, "label_rule": self.label_rule,
                 **{f"n_{p}": int((parts == p).sum()) for p in ("train", "valid", "test")},
                 "positive_rate": float(labels.mean()) if len(labels) else 0.0}
@@ -210,42 +211,55 @@ class CTRSplit:
 
 
 def ctr_time_split(sequences: list[np.ndarray], ratings: list[np.ndarray], timestamps: list[np.ndarray],
-                   n_items: int, *,
-                   click_threshold: float | None = 4.0, negatives_per_positive: int = 1,
+                   n_items: int, *, click_threshold: float | None = 4.0, negatives_per_positive: int = 1,
                    test_fraction: float = 0.2, valid_fraction: float = 0.1, max_history: int = 50,
                    min_user_interactions: int = 3, seed: int = 0) -> CTRSplit:
     """Per user (time order): the last ``test_fraction`` of events are test, the ``valid_fraction`` before valid.
 
     Explicit data (``click_threshold`` set and ratings present): label = rating >= threshold. Implicit data:
     every observed event is a positive, plus ``negatives_per_positive`` seeded unobserved items at the same time.
-    The history of an event is the user's previous ``max_history`` observed items (every event, any label).
+    The history of an event is the user's previous ``max_history`` observed items (every event, any label),
+    oldest first.
     """
     rng = np.random.default_rng(seed)
-    explicit = click_threshold is not None and all(np.isfinite(r).all() for r in ratings[1:] if len(r))
-    cols = {"user_idx": [], "item_idx": [], "label": [], "timestamp": [], "position": [], "part": [], "history": []}
-    for u in _eligible(sequences, min_user_interactions):
+    users = _eligible(sequences, min_user_interactions)
+    explicit = click_threshold is not None and all(np.isfinite(ratings[u]).all() for u in users)
+    reps = 1 if explicit else 1 + negatives_per_positive
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("user_idx", "item_idx", "label", "timestamp", "position",
+                                                          "part")}
+    hist_values, hist_lengths = [], []
+    for u in users:
         seq, n = sequences[u], len(sequences[u])
         n_test = max(1, int(round(test_fraction * n)))
         n_valid = max(1, int(round(valid_fraction * n)))
-        parts = np.array(["train"] * (n - n_test - n_valid) + ["valid"] * n_valid + ["test"] * n_test)
-        seen = set(seq.tolist())
-        for pos in range(n):
-            history = seq[max(0, pos - max_history):pos].tolist()
-            events = [(int(seq[pos]), float(ratings[u][pos] >= click_threshold) if explicit else 1.0)]
-            if not explicit:
-                for _ in range(negatives_per_positive):
-                    neg = int(rng.integers(1, n_items + 1))
-                    while neg in seen:
-                        neg = int(rng.integers(1, n_items + 1))
-                    events.append((neg, 0.0))
-            for item, label in events:
-                cols["user_idx"].append(u)
-                cols["item_idx"].append(item)
-                cols["label"].append(label)
-                cols["timestamp"].append(int(timestamps[u][pos]))
-                cols["position"].append(pos)
-                cols["part"].append(parts[pos])
-                cols["history"].append(history)
+        part = np.repeat(np.array([0, 1, 2], dtype=np.int8), [n - n_test - n_valid, n_valid, n_test])
+        padded = np.concatenate([np.zeros(max_history, dtype=np.int64), seq])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, max_history)[:n]  # row p: the items before p
+        lengths = np.minimum(np.arange(n), max_history)
+        keep = np.arange(max_history)[None, :] >= (max_history - lengths)[:, None]
+        if explicit:
+            items, labels = seq, (ratings[u] >= click_threshold).astype(np.float32)
+        else:
+            negatives = rng.integers(1, n_items + 1, size=(n, negatives_per_positive))
+            while (bad := np.isin(negatives, seq)).any():
+                negatives[bad] = rng.integers(1, n_items + 1, size=int(bad.sum()))
+            items = np.concatenate([seq[:, None], negatives], axis=1).reshape(-1)
+            labels = np.tile(np.r_[1.0, np.zeros(negatives_per_positive)], n).astype(np.float32)
+        cols["user_idx"].append(np.full(n * reps, u, dtype=np.int64))
+        cols["item_idx"].append(items.astype(np.int64))
+        cols["label"].append(labels)
+        cols["timestamp"].append(np.repeat(timestamps[u].astype(np.int64), reps))
+        cols["position"].append(np.repeat(np.arange(n, dtype=np.int64), reps))
+        cols["part"].append(np.repeat(part, reps))
+        hist_values.append(np.repeat(windows, reps, axis=0)[np.repeat(keep, reps, axis=0)])
+        hist_lengths.append(np.repeat(lengths, reps))
+    flat = {k: np.concatenate(v) for k, v in cols.items()}
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(hist_lengths))]).astype(np.int32)
+    table = pa.table({
+        **{k: pa.array(v) for k, v in flat.items() if k != "part"},
+        "part": pa.array(np.array(["train", "valid", "test"])[flat["part"]]),
+        "history": pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(hist_values))),
+    })
     rule = (f"rating >= {click_threshold}" if explicit
             else f"observed = 1, {negatives_per_positive} sampled unobserved per positive = 0 (seed {seed})")
-    return CTRSplit(datasets.Dataset.from_dict(cols), n_items, len(sequences) - 1, seed, rule)
+    return CTRSplit(datasets.Dataset(table), n_items, len(sequences) - 1, seed, rule)

@@ -17,6 +17,11 @@ import numpy as np
 from mmrec.io import atomic_dir, write_json
 
 
+def numpy_columns(ds: datasets.Dataset, *names: str) -> list[np.ndarray]:
+    """Columns of a dataset as NumPy arrays straight from Arrow (much faster than the row formatter)."""
+    return [ds.data.column(name).to_numpy() for name in names]
+
+
 @dataclasses.dataclass
 class Tables:
     """Items (``item_idx``, ``item_id``, ``text``, ``has_text``, ``image_path``, ``has_image``, field columns),

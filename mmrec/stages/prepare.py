@@ -9,16 +9,17 @@ import numpy as np
 
 from mmrec.config import RecipeConfig
 from mmrec.data import Tables, load_tables, resolve_dataset
+from mmrec.data.tables import numpy_columns
 from mmrec.data.splits import CTRSplit, SequentialSplit, ctr_time_split, group_by_user, leave_one_out, new_items
 from mmrec.io import fingerprint_tree, write_json
 from mmrec.pipeline import Stage, StageContext
 
 
 def build_splits(tables: Tables, cfg: RecipeConfig) -> dict[str, SequentialSplit | CTRSplit]:
-    inter = tables.interactions.with_format("numpy")[:]
-    items, ratings, stamps = group_by_user(
-        inter["user_idx"], inter["timestamp"], inter["order"], tables.n_users,
-        inter["item_idx"].astype(np.int64), inter["rating"].astype(np.float64), inter["timestamp"])
+    users, items, stamps, order, ratings = numpy_columns(
+        tables.interactions, "user_idx", "item_idx", "timestamp", "order", "rating")
+    items, ratings, stamps = group_by_user(users, stamps, order, tables.n_users, items.astype(np.int64),
+                                           ratings.astype(np.float64), stamps)
     min_len = cfg.data.min_user_interactions
     splits: dict[str, SequentialSplit | CTRSplit] = {}
     for kind in cfg.split.kinds:

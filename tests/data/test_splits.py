@@ -1,0 +1,104 @@
+"""Split invariants of EVALUATION.md on the real ml-100k, plus hand-checked tiny cases."""
+
+import numpy as np
+
+from mmrec.data.splits import CTRSplit, SequentialSplit, ctr_time_split, leave_one_out, new_items, user_sequences
+from mmrec.stages.prepare import build_splits
+
+
+def test_user_sequences_sort_by_time_then_file_order():
+    users = np.array([1, 1, 1, 2, 2])
+    items = np.array([10, 11, 12, 13, 14])
+    stamps = np.array([5, 3, 5, 9, 1])
+    seqs = user_sequences(users, items, stamps, np.arange(5), n_users=2)
+    assert [s.tolist() for s in seqs] == [[], [11, 10, 12], [14, 13]]
+
+
+def test_leave_one_out_by_hand():
+    seqs = [np.array([], dtype=np.int64), np.array([1, 2, 3, 4]), np.array([5, 6]), np.array([2, 5, 6])]
+    split = leave_one_out(seqs, n_items=6)
+    assert split.train[1].tolist() == [1, 2] and split.train[2].tolist() == []  # user 2 has < 3: dropped
+    assert split.test.users.tolist() == [1, 3] and split.test.targets.tolist() == [4, 6]
+    assert split.valid.targets.tolist() == [3, 5]
+    assert split.test.histories[0].tolist() == [1, 2, 3]
+    assert split.item_train_counts().tolist() == [0, 1, 2, 0, 0, 0, 0]
+
+
+def test_leave_one_out_ml100k(ml100k_splits):
+    split = ml100k_splits["leave-one-out"]
+    assert len(split.test) == len(split.valid) == 943
+    for u, hist, target in zip(split.test.users, split.test.histories, split.test.targets):
+        assert target not in split.train[u]  # ml-100k has no repeat consumption
+        assert hist[-1] == split.valid.targets[split.valid.users.tolist().index(u)]
+    assert sum(len(s) for s in split.train) == 100_000 - 2 * 943
+
+
+def test_new_items_ml100k(ml100k_splits):
+    split = ml100k_splits["new-items"]
+    new = set(split.new_items.tolist())
+    assert len(new) == round(0.2 * 1682)
+    trained = set(np.concatenate(split.train).tolist())
+    assert not (trained & new)  # new items are never in any training sequence
+    assert set(split.test.targets.tolist()) <= new and set(split.valid.targets.tolist()) <= new
+    counts = split.item_train_counts()
+    assert (counts[split.new_items] == 0).all()
+    # the test case is the user's LAST new-item interaction; validation comes before it
+    for u, hist, target in zip(split.test.users[:50], split.test.histories[:50], split.test.targets[:50]):
+        v = split.valid.users.tolist().index(u) if u in split.valid.users else None
+        if v is not None:
+            assert len(split.valid.histories[v]) < len(hist)
+            assert split.valid.targets[v] in hist
+
+
+def test_splits_are_deterministic_and_seeded(ml100k_tables, ml100k_recipe):
+    again = build_splits(ml100k_tables, ml100k_recipe)["new-items"]
+    first = build_splits(ml100k_tables, ml100k_recipe)["new-items"]
+    assert first.new_items.tolist() == again.new_items.tolist()
+    assert first.test.targets.tolist() == again.test.targets.tolist()
+    ml100k_recipe_other = type(ml100k_recipe)(**{**ml100k_recipe.__dict__, "seed": 1})
+    other = build_splits(ml100k_tables, ml100k_recipe_other)["new-items"]
+    assert other.new_items.tolist() != first.new_items.tolist()
+
+
+def test_split_round_trip(tmp_path, ml100k_splits):
+    split = ml100k_splits["new-items"]
+    split.save(tmp_path / "s")
+    again = SequentialSplit.load(tmp_path / "s")
+    assert again.new_items.tolist() == split.new_items.tolist()
+    assert all(a.tolist() == b.tolist() for a, b in zip(again.train, split.train))
+    assert all(a.tolist() == b.tolist() for a, b in zip(again.test.histories, split.test.histories))
+    ctr = ml100k_splits["ctr"]
+    ctr.save(tmp_path / "c")
+    assert CTRSplit.load(tmp_path / "c").summary() == ctr.summary()
+
+
+def test_ctr_time_split_by_hand():
+    seqs = [np.array([], dtype=np.int64), np.arange(1, 11)]
+    ratings = [np.array([]), np.array([5, 1, 4, 3, 5, 2, 4, 4, 1, 5], dtype=float)]
+    stamps = [np.array([]), np.arange(100, 110)]
+    split = ctr_time_split(seqs, ratings, stamps, n_items=10, test_fraction=0.2, valid_fraction=0.1, max_history=3)
+    table = split.table.to_dict()
+    assert table["part"] == ["train"] * 7 + ["valid"] + ["test"] * 2
+    assert table["label"] == [1, 0, 1, 0, 1, 0, 1, 1, 0, 1]
+    assert table["history"][5] == [3, 4, 5] and table["history"][0] == []
+    assert table["timestamp"][9] == 109
+
+
+def test_ctr_implicit_negatives_are_unobserved_and_seeded():
+    seqs = [np.array([], dtype=np.int64), np.array([1, 2, 3, 4, 5])]
+    no_ratings = [np.array([]), np.full(5, np.nan)]
+    stamps = [np.array([]), np.arange(5)]
+    a = ctr_time_split(seqs, no_ratings, stamps, n_items=50, negatives_per_positive=2, seed=3)
+    b = ctr_time_split(seqs, no_ratings, stamps, n_items=50, negatives_per_positive=2, seed=3)
+    labels = np.asarray(a.table["label"])
+    items = np.asarray(a.table["item_idx"])
+    assert labels.sum() == 5 and len(labels) == 15
+    assert not set(items[labels == 0].tolist()) & {1, 2, 3, 4, 5}
+    assert items.tolist() == list(b.table["item_idx"])
+    assert "sampled unobserved" in a.label_rule
+
+
+def test_ctr_ml100k(ml100k_splits):
+    summary = ml100k_splits["ctr"].summary()
+    assert summary["n_train"] + summary["n_valid"] + summary["n_test"] == 100_000
+    assert 0.5 < summary["positive_rate"] < 0.6  # ml-100k: 55 % of ratings are >= 4
