@@ -15,6 +15,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
+from mmrec.data.tables import numpy_columns
 from mmrec.io import atomic_dir, write_json
 
 
@@ -184,13 +185,12 @@ class CTRSplit:
         return self.table.filter(lambda p: [x == name for x in p], input_columns="part", batched=True)
 
     def item_train_counts(self) -> np.ndarray:
-        cols = self.table.select_columns(["part", "item_idx"]).with_format("numpy")[:]
-        items = cols["item_idx"][cols["part"] == "train"]
+        parts, items = numpy_columns(self.table, "part", "item_idx")
+        items = items[parts == "train"]
         return np.bincount(items, minlength=self.n_items + 1).astype(np.int64)
 
     def summary(self) -> dict:
-        cols = self.table.select_columns(["part", "label"]).with_format("numpy")[:]
-        parts, labels = cols["part"], cols["label"]
+        parts, labels = numpy_columns(self.table, "part", "label")
         return {"kind": "ctr", "seed": self.seed, "label_rule": self.label_rule,
                 **{f"n_{p}": int((parts == p).sum()) for p in ("train", "valid", "test")},
                 "positive_rate": float(labels.mean()) if len(labels) else 0.0}
