@@ -67,6 +67,25 @@ class EvalConfig:
 
 
 @dataclasses.dataclass
+class EncoderSpec:
+    """One item encoder of the ``encode`` stage; ``options`` go to the encoder class (pooling, batch_size, ...)."""
+
+    kind: Literal["text", "image", "llm"] = "text"
+    model: str | None = None  # Hub id or local path; null = the offline default of that kind
+    tuning: Literal["frozen", "lora"] = "frozen"
+    lora: dict[str, Any] = dataclasses.field(default_factory=dict)  # r, alpha, dropout, target_modules, steps, ...
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class EncodeConfig:
+    """Item encoders by output name (``text``, ``image``, ``llm``, ...); embeddings are cached across runs."""
+
+    encoders: dict[str, EncoderSpec] = dataclasses.field(default_factory=lambda: {"text": EncoderSpec()})
+    cache_dir: str | None = None  # default: <run dir>/cache/embeddings
+
+
+@dataclasses.dataclass
 class RecipeConfig:
     """A whole recipe: one dataset, its splits, and the settings of every stage."""
 
@@ -76,6 +95,7 @@ class RecipeConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    encode: EncodeConfig = dataclasses.field(default_factory=EncodeConfig)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

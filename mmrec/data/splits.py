@@ -117,6 +117,27 @@ class SequentialSplit:
                    new_items=np.asarray(meta["new_items"], dtype=np.int64), seed=meta["seed"])
 
 
+def shared_training_sequences(sequences: list[np.ndarray], splits: list["SequentialSplit | CTRSplit"]
+                              ) -> list[np.ndarray]:
+    """Per user, the interactions that are training data in every given split (time order).
+
+    Split-independent artifacts that learn from interactions (LoRA-tuned encoders) use these, so no split's
+    validation or test interactions, and no new item, leak into them.
+    """
+    keep = [len(s) for s in sequences]
+    banned = np.zeros(0, dtype=np.int64)
+    for split in splits:
+        if isinstance(split, CTRSplit):
+            users, positions, parts = numpy_columns(split.table, "user_idx", "position", "part")
+            train_len = np.zeros(len(sequences), dtype=np.int64)
+            np.maximum.at(train_len, users[parts == "train"], positions[parts == "train"] + 1)
+            keep = [min(k, int(t)) if len(sequences[u]) else 0 for u, (k, t) in enumerate(zip(keep, train_len))]
+        else:
+            keep = [min(k, len(split.train[u])) if split.kind == "leave-one-out" else k for u, k in enumerate(keep)]
+            banned = np.union1d(banned, split.new_items)
+    return [seq[:k][~np.isin(seq[:k], banned)] for seq, k in zip(sequences, keep)]
+
+
 def _eligible(sequences: list[np.ndarray], min_len: int) -> list[int]:
     return [u for u in range(1, len(sequences)) if len(sequences[u]) >= min_len]
 

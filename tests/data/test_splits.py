@@ -102,3 +102,21 @@ def test_ctr_ml100k(ml100k_splits):
     summary = ml100k_splits["ctr"].summary()
     assert summary["n_train"] + summary["n_valid"] + summary["n_test"] == 100_000
     assert 0.5 < summary["positive_rate"] < 0.6  # ml-100k: 55 % of ratings are >= 4
+
+
+def test_shared_training_sequences_exclude_every_split_holdout(ml100k_tables, ml100k_splits):
+    from mmrec.data.splits import shared_training_sequences
+    from mmrec.data.tables import numpy_columns
+
+    users, items, stamps, order = numpy_columns(ml100k_tables.interactions, "user_idx", "item_idx", "timestamp", "order")
+    seqs = user_sequences(users, items, stamps, order, ml100k_tables.n_users)
+    shared = shared_training_sequences(seqs, list(ml100k_splits.values()))
+    loo, new, ctr = ml100k_splits["leave-one-out"], ml100k_splits["new-items"], ml100k_splits["ctr"]
+    flat = np.concatenate(shared)
+    assert not set(flat.tolist()) & set(new.new_items.tolist())
+    ctr_users, ctr_items, ctr_parts = numpy_columns(ctr.table, "user_idx", "item_idx", "part")
+    for u in (1, 100, 500):
+        assert set(shared[u].tolist()) <= set(loo.train[u].tolist())
+        assert set(shared[u].tolist()) <= set(ctr_items[(ctr_users == u) & (ctr_parts == "train")].tolist())
+        assert loo.test.targets[loo.test.users.tolist().index(u)] not in shared[u]
+    assert 0.5 * 100_000 < len(flat) < 0.7 * 100_000

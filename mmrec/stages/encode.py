@@ -1,0 +1,98 @@
+"""``encode``: item embeddings per encoder (text, image, LLM), frozen or LoRA-tuned, with missing-modality masks.
+
+Writes ``<name>.safetensors`` per encoder holding ``embeddings`` (N+1, d) float32 (row 0 = padding zeros) and
+``mask`` (N+1,) bool, plus ``encode.json`` (dims, counts, timings). Embeddings are cached across runs
+(``<run>/cache/embeddings``) keyed by model weights, pooling, adapter and item inputs, so changing an unrelated
+setting re-uses them. LoRA tuning learns from co-interactions that are training data in every split.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mmrec.config import ConfigError, EncoderSpec
+from mmrec.data.splits import shared_training_sequences, user_sequences
+from mmrec.data.tables import Tables, numpy_columns
+from mmrec.io import write_json
+from mmrec.pipeline import Stage, StageContext
+from mmrec.stages.prepare import load_prepared
+
+log = logging.getLogger("mmrec")
+
+
+def co_interaction_pairs(sequences: list[np.ndarray]) -> np.ndarray:
+    """Consecutive item pairs of the sequences, as 0-based item rows (item_idx - 1), shape (n, 2)."""
+    pairs = [np.stack([s[:-1], s[1:]], axis=1) for s in sequences if len(s) > 1]
+    return (np.concatenate(pairs) - 1) if pairs else np.zeros((0, 2), dtype=np.int64)
+
+
+def encoder_inputs(tables: Tables, kind: str) -> list[str | None]:
+    """What each item is encoded from: its text, or its image path relative to the dataset root."""
+    if kind == "image":
+        return [p if ok else None for p, ok in zip(tables.items["image_path"], tables.items["has_image"])]
+    return [t if t else None for t in tables.items["text"]]
+
+
+def _build(spec: EncoderSpec, name: str, tables: Tables):
+    from encoders import build_encoder
+
+    options = dict(spec.options)
+    if spec.kind == "image":
+        options.setdefault("root", tables.root)
+    try:
+        return build_encoder(spec.kind, model=spec.model, tuning=spec.tuning, lora=spec.lora, **options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"encode.encoders.{name}: {exc}") from None
+
+
+def run(ctx: StageContext) -> None:
+    from encoders import cached_encode, tune_lora
+
+    tables, splits = load_prepared(ctx.inputs["prepare"])
+    cache_dir = Path(ctx.cfg.encode.cache_dir or ctx.run_dir / "cache" / "embeddings")
+    summary = {}
+    for name, spec in ctx.cfg.encode.encoders.items():
+        start = time.perf_counter()
+        encoder = _build(spec, name, tables)
+        inputs = encoder_inputs(tables, spec.kind)
+        tuned = None
+        if spec.tuning == "lora" and not spec.lora.get("adapter"):
+            users, items, stamps, order = numpy_columns(tables.interactions, "user_idx", "item_idx", "timestamp",
+                                                        "order")
+            shared = shared_training_sequences(user_sequences(users, items, stamps, order, tables.n_users),
+                                               list(splits.values()))
+            pairs = co_interaction_pairs(shared)
+            log.info("encode %s: LoRA tuning on %d co-interaction pairs", name, len(pairs))
+            tuned = tune_lora(encoder, inputs, pairs=pairs, adapter_dir=ctx.out / f"{name}-adapter")
+        log.info("encode %s: %s encoder over %d items", name, spec.kind, len(inputs))
+        encoded = cached_encode(encoder, inputs, cache_dir / name, name)
+        emb = np.zeros((len(inputs) + 1, encoded.emb.shape[1]), dtype=np.float32)
+        mask = np.zeros(len(inputs) + 1, dtype=bool)
+        emb[1:], mask[1:] = encoded.emb, encoded.mask
+        save_file({"embeddings": torch.from_numpy(emb), "mask": torch.from_numpy(mask)},
+                  str(ctx.out / f"{name}.safetensors"))
+        summary[name] = {"kind": spec.kind, "model": spec.model or "default", "tuning": spec.tuning,
+                         "dim": int(emb.shape[1]), "n_present": int(mask.sum()), "n_missing": int((~mask[1:]).sum()),
+                         "seconds": round(time.perf_counter() - start, 2),
+                         **({"lora_loss_first": tuned.losses[0], "lora_loss_last": tuned.losses[-1]} if tuned else {})}
+    write_json(ctx.out / "encode.json", summary)
+
+
+def load_embeddings(directory: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{name: (embeddings (N+1, d), mask (N+1,))}`` from an ``encode`` artifact."""
+    out = {}
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        tensors = load_file(str(path))
+        if set(tensors) != {"embeddings", "mask"} or tensors["embeddings"].shape[0] != tensors["mask"].shape[0]:
+            raise ValueError(f"{path}: not an encode artifact (expected 'embeddings' and 'mask' of equal rows)")
+        out[path.stem] = (tensors["embeddings"], tensors["mask"])
+    return out
+
+
+STAGE = Stage(name="encode", run=run, needs=("prepare",), sections=("encode",), version="1")
