@@ -102,8 +102,10 @@ class LLMEncoder(Encoder):
 
     def prompt(self, text: str) -> str:
         """The item's prompt, its text cut to `max_length` tokens so the instruction is never truncated."""
-        ids = self.tokenizer(text, add_special_tokens=False, truncation=True, max_length=self.max_length)["input_ids"]
-        return self.template.format(text=self.tokenizer.decode(ids))
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) > self.max_length:
+            text = self.tokenizer.decode(ids[: self.max_length])
+        return self.template.format(text=text)
 
     def batches(self, items: Sequence[str | None], present: np.ndarray) -> Iterator[np.ndarray]:
         """Longest texts first, so each batch pads to similar lengths."""

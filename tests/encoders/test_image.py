@@ -90,3 +90,27 @@ def test_default_efficientnet_gives_1280_features(image_root: Path) -> None:
     emb, mask = encoder.encode(["a.jpg", "broken.jpg"])
     assert emb.shape == (2, 1280) and mask.tolist() == [True, False]
     assert (emb[0] >= 0).all() and emb[0].std() > 0  # pooled post-activation features
+
+
+def test_clip_style_model_gives_projected_image_embeds(tmp_path: Path, image_root: Path) -> None:
+    """A tiny CLIP (built from its config, saved and reloaded) is encoded through `get_image_features`."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={**small, "vocab_size": 99},
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path / "clip")
+    encoder = ImageEncoder(str(tmp_path / "clip"), root=image_root, num_workers=0)
+    assert encoder.dim == 16
+    emb = encoder.encode(["a.jpg"]).emb
+    model = CLIPModel.from_pretrained(tmp_path / "clip").eval()
+    pixels = CLIPImageProcessor.from_pretrained(tmp_path / "clip")(images=Image.open(image_root / "a.jpg"), return_tensors="pt")
+    with torch.inference_mode():
+        expected = model.get_image_features(**pixels)
+    expected = expected if isinstance(expected, torch.Tensor) else expected.pooler_output
+    np.testing.assert_allclose(emb, expected.numpy(), atol=1e-5)

@@ -50,6 +50,7 @@ def test_long_texts_keep_the_instruction(tiny: LLMEncoder) -> None:
     prompt = tiny.prompt("word " * 500)
     tiny.max_length = 256
     assert prompt.endswith("Summarise this item in one word:") and prompt.count("word") < 20
+    assert tiny.prompt("Mixed Case, kept") == "Item: Mixed Case, kept\nSummarise this item in one word:"
 
 
 def test_bad_settings_are_refused(tiny_llama_dir: Path) -> None:
