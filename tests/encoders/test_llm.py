@@ -1,0 +1,72 @@
+"""LLMEncoder: padding does not change embeddings, pooling and layer choice behave, prompt is never truncated;
+the real SmolLM2 GGUF gives 576-d embeddings (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from encoders.llm import LLMEncoder, last_token_index
+
+ITEMS = ["Heat", "", "Toy Story (1995). Animation, Children's, Comedy. A cowboy doll meets a spaceman.", "Casino"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_llama_dir: Path) -> LLMEncoder:
+    return LLMEncoder(str(tiny_llama_dir), batch_size=4)
+
+
+def test_batched_equals_single_item_encoding(tiny: LLMEncoder) -> None:
+    emb, mask = tiny.encode(ITEMS)
+    assert mask.tolist() == [True, False, True, True] and not emb[1].any()
+    for i in (0, 2, 3):
+        np.testing.assert_allclose(tiny.encode([ITEMS[i]]).emb[0], emb[i], atol=1e-5)
+    assert not np.allclose(emb[0], emb[3])
+
+
+def test_last_token_index_for_either_padding_side() -> None:
+    right = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    left = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])
+    assert last_token_index(right).tolist() == [2, 3]
+    assert last_token_index(left).tolist() == [3, 3]
+
+
+def test_layer_zero_last_token_is_the_token_embedding(tiny_llama_dir: Path) -> None:
+    encoder = LLMEncoder(str(tiny_llama_dir), layer=0, template="{text} end")
+    emb = encoder.encode(["Heat"]).emb[0]
+    ids = encoder.tokenizer("Heat end", return_tensors="pt")["input_ids"][0]
+    expected = encoder.model.get_input_embeddings().weight[ids[-1]].detach().numpy()
+    np.testing.assert_allclose(emb, expected, atol=1e-6)
+    mean = LLMEncoder(str(tiny_llama_dir), layer=0, pooling="mean", template="{text} end").encode(["Heat"]).emb[0]
+    all_tokens = encoder.model.get_input_embeddings().weight[ids].detach().numpy().mean(0)
+    np.testing.assert_allclose(mean, all_tokens, atol=1e-6)
+
+
+def test_long_texts_keep_the_instruction(tiny: LLMEncoder) -> None:
+    tiny.max_length = 8
+    prompt = tiny.prompt("word " * 500)
+    tiny.max_length = 256
+    assert prompt.endswith("Summarise this item in one word:") and prompt.count("word") < 20
+    assert tiny.prompt("Mixed Case, kept") == "Item: Mixed Case, kept\nSummarise this item in one word:"
+
+
+def test_bad_settings_are_refused(tiny_llama_dir: Path) -> None:
+    with pytest.raises(ValueError, match="template"):
+        LLMEncoder(str(tiny_llama_dir), template="no placeholder")
+    with pytest.raises(ValueError, match="layer"):
+        LLMEncoder(str(tiny_llama_dir), layer=7)
+
+
+@pytest.mark.slow
+def test_real_smollm2_gguf_gives_576d_embeddings() -> None:
+    encoder = LLMEncoder(batch_size=4)
+    texts = ["Toy Story (1995). Animation, Children's, Comedy", "", "GoldenEye (1995). Action, Thriller", "Heat"]
+    emb, mask = encoder.encode(texts)
+    assert emb.shape == (4, 576) and mask.tolist() == [True, False, True, True]
+    assert np.isfinite(emb).all() and not emb[1].any()
+    assert not np.allclose(emb[0], emb[2])
+    np.testing.assert_allclose(encoder.encode([texts[3]]).emb[0], emb[3], atol=1e-4)
+    assert encoder.fingerprint()["gguf_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
