@@ -157,7 +157,7 @@ class ResidualQuantizer:
         """Read a quantizer written by :meth:`save`."""
         path = Path(path)
         quantizer = cls(**json.loads((path / SETTINGS_FILE).read_text()))
-        index = faiss.downcast_index(faiss.read_index(str(path / INDEX_FILE)))
+        index = faiss.read_index(str(path / INDEX_FILE))
         if not isinstance(index, faiss.IndexResidualQuantizer) or index.d != quantizer.dim:
             raise ValueError(f"{path / INDEX_FILE} does not hold a {quantizer.dim}-d IndexResidualQuantizer")
         quantizer.index = index
