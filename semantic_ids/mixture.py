@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from semantic_ids.residual import ResidualQuantizer, as_float32_rows
+from semantic_ids.stats import error_sums, mixture_stats, reconstruction_mse
 
 CONFIG_FILE = "mixture.json"
 VIEW_FILE = "view.faiss"
@@ -154,6 +156,19 @@ class MixtureOfCodes:
         if codes.ndim == 3:
             codes = codes[:, codebook]
         return self.quantizers[codebook].decode(codes[:, : self.levels])
+
+    def reconstruction(self, x: np.ndarray, codes: np.ndarray) -> list[dict[str, float]]:
+        """Per codebook, :func:`~semantic_ids.stats.reconstruction_mse` of ``x`` in its view space, in batches."""
+        sums = np.zeros((self.n_codebooks, 3))
+        for start in range(0, len(x), self.batch_size):
+            batch, batch_codes = x[start : start + self.batch_size], codes[start : start + self.batch_size]
+            for codebook in range(self.n_codebooks):
+                sums[codebook] += error_sums(self.view(batch, codebook), self.decode(batch_codes, codebook))
+        return [reconstruction_mse(s) for s in sums]
+
+    def stats(self, x: np.ndarray, codes: np.ndarray) -> dict[str, Any]:
+        """:func:`~semantic_ids.stats.mixture_stats` of ``codes = encode(x)``, with reconstruction errors."""
+        return mixture_stats(codes[..., : self.levels], self.codes_per_level, self.reconstruction(x, codes))
 
     def save(self, path: str | Path) -> None:
         """Write ``path/mixture.json`` and, per codebook, ``path/codebook_<i>/`` with its view and quantizer (FAISS)."""
