@@ -106,7 +106,7 @@ def compare(x: np.ndarray, levels: int, nbits: int, niter: int, seed: int) -> li
         ).fit(x)
         fit_seconds = time.perf_counter() - t
         for beam in beams:  # the encoding beam only matters after training
-            rq.max_beam_size = rq.index.rq.max_beam_size = beam
+            rq.max_beam_size = beam
             name = f"faiss RQ {'refined' if refine else 'plain'} (train beam {train_beam}), encode beam {beam}"
             rows.append(quantizer_row(name, rq, x, fit_seconds))
     return rows

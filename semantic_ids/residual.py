@@ -68,7 +68,7 @@ class ResidualQuantizer:
         if levels < 1 or not 1 <= nbits <= 16:
             raise ValueError(f"need levels >= 1 and 1 <= nbits <= 16, got levels={levels}, nbits={nbits}")
         self.dim, self.levels, self.nbits = dim, levels, nbits
-        self.max_beam_size, self.train_beam_size, self.refine = max_beam_size, train_beam_size, refine
+        self._max_beam_size, self.train_beam_size, self.refine = max_beam_size, train_beam_size, refine
         self.train_size, self.niter = train_size, niter
         self.batch_size, self.seed = batch_size, seed
         self.index = faiss.IndexResidualQuantizer(
@@ -84,6 +84,15 @@ class ResidualQuantizer:
         rq.max_beam_size = self.max_beam_size
         rq.cp.seed = self.seed
         rq.cp.niter = self.niter
+
+    @property
+    def max_beam_size(self) -> int:
+        """Beam width for encoding; may be changed after training (it is not part of the codebooks)."""
+        return self._max_beam_size
+
+    @max_beam_size.setter
+    def max_beam_size(self, value: int) -> None:
+        self._max_beam_size = self.index.rq.max_beam_size = value
 
     @property
     def codes_per_level(self) -> int:

@@ -55,7 +55,7 @@ def test_error_falls_as_levels_grow(clustered: np.ndarray) -> None:
 def test_wider_encoding_beam_does_not_hurt(clustered: np.ndarray) -> None:
     q = ResidualQuantizer(16, 3, 4, max_beam_size=1, seed=1).fit(clustered)
     greedy = relative_error(clustered, q.decode(q.encode(clustered)))
-    q.index.rq.max_beam_size = 8
+    q.max_beam_size = 8
     assert relative_error(clustered, q.decode(q.encode(clustered))) <= greedy
 
 
@@ -93,6 +93,8 @@ def test_save_load_encodes_identically(clustered: np.ndarray, tmp_path) -> None:
     assert loaded.settings() == q.settings() and loaded.index.rq.max_beam_size == 7
     np.testing.assert_array_equal(loaded.encode(clustered), q.encode(clustered))
     np.testing.assert_array_equal(loaded.decode(q.encode(clustered)), q.decode(q.encode(clustered)))
+    loaded.max_beam_size = 2
+    assert loaded.index.rq.max_beam_size == 2 and loaded.settings()["max_beam_size"] == 2
 
 
 def test_clear_errors(clustered: np.ndarray) -> None:
