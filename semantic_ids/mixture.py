@@ -16,7 +16,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from semantic_ids.residual import ResidualQuantizer, as_float32_rows
+from semantic_ids.residual import ResidualQuantizer, as_float32_rows, seeded_sample
 from semantic_ids.stats import error_sums, mixture_stats, reconstruction_mse
 
 CONFIG_FILE = "mixture.json"
@@ -128,13 +128,7 @@ class MixtureOfCodes:
     def fit(self, x: np.ndarray) -> MixtureOfCodes:
         """Train every codebook on its own seeded sample of ``train_size`` rows of ``x``, seen through its view."""
         for codebook, quantizer in enumerate(self.quantizers):
-            n = len(x)
-            if n > quantizer.train_size:
-                rows = np.sort(np.random.default_rng(quantizer.seed).choice(n, quantizer.train_size, replace=False))
-                sample = x[rows]
-            else:
-                sample = x
-            quantizer.fit(self.view(sample, codebook))
+            quantizer.fit(self.view(seeded_sample(x, quantizer.train_size, quantizer.seed), codebook))
         return self
 
     def encode(self, x: np.ndarray) -> np.ndarray:
@@ -192,8 +186,9 @@ class MixtureOfCodes:
             folder = path / f"codebook_{codebook}"
             view = faiss.read_VectorTransform(str(folder / VIEW_FILE))
             if (view.d_in, view.d_out) != (mixture.dim, mixture.view_dim):
-                raise ValueError(f"{folder / VIEW_FILE} maps {view.d_in} -> {view.d_out}, expected "
-                                 f"{mixture.dim} -> {mixture.view_dim}")
+                raise ValueError(
+                    f"{folder / VIEW_FILE} maps {view.d_in} -> {view.d_out}, expected {mixture.dim} -> {mixture.view_dim}"
+                )
             mixture.views[codebook] = view
             mixture.quantizers[codebook] = ResidualQuantizer.load(folder)
         return mixture

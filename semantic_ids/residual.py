@@ -42,6 +42,13 @@ def as_float32_rows(x: Any, dim: int) -> np.ndarray:
     return x
 
 
+def seeded_sample(x: Any, size: int, seed: int) -> Any:
+    """At most ``size`` rows of ``x``, drawn without replacement with ``seed`` and kept in row order."""
+    if len(x) <= size:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), size, replace=False))]
+
+
 class ResidualQuantizer:
     """``levels`` x ``2**nbits`` residual quantizer (FAISS), seeded and reproducible.
 
@@ -119,14 +126,11 @@ class ResidualQuantizer:
 
     def fit(self, x: np.ndarray) -> ResidualQuantizer:
         """Train on at most ``train_size`` rows of ``x``, drawn without replacement with ``seed``."""
-        n = len(x)
-        if n < self.codes_per_level:
-            raise ValueError(f"need at least {self.codes_per_level} training rows for 2**{self.nbits} codes, got {n}")
-        if n > self.train_size:
-            rows = np.sort(np.random.default_rng(self.seed).choice(n, self.train_size, replace=False))
-            sample = as_float32_rows(x[rows], self.dim)
-        else:
-            sample = as_float32_rows(x, self.dim)
+        if len(x) < self.codes_per_level:
+            raise ValueError(
+                f"need at least {self.codes_per_level} training rows for 2**{self.nbits} codes, got {len(x)}"
+            )
+        sample = as_float32_rows(seeded_sample(x, self.train_size, self.seed), self.dim)
         self.index.rq.max_beam_size = self.train_beam_size
         self.index.train(sample)
         self.index.rq.max_beam_size = self.max_beam_size
