@@ -25,7 +25,14 @@ import torch
 
 from semantic_ids.mixture import MixtureOfCodes
 from semantic_ids.residual import ResidualQuantizer
-from semantic_ids.stats import collision_rate, error_sums, reconstruction_mse, unique_rate
+from semantic_ids.stats import (
+    collision_rate,
+    error_sums,
+    level_entropy,
+    level_utilisation,
+    reconstruction_mse,
+    unique_rate,
+)
 from semantic_ids.torch_kmeans import TorchResidualKMeans
 
 ML100K = Path(os.environ.get("MMREC_DATA", "/work/shared/datasets")) / "ml-100k"
@@ -81,7 +88,13 @@ class PeakRSS:
         return (self.peak - self.start) / 2**20
 
 
-def quantizer_row(name: str, quantizer, x: np.ndarray, fit_seconds: float) -> dict:
+def quantizer_row(
+    name: str,
+    quantizer: ResidualQuantizer | TorchResidualKMeans,
+    x: np.ndarray,
+    fit_seconds: float,
+    codes_per_level: int,
+) -> dict:
     t = time.perf_counter()
     codes = quantizer.encode(x)
     encode_seconds = time.perf_counter() - t
@@ -91,6 +104,8 @@ def quantizer_row(name: str, quantizer, x: np.ndarray, fit_seconds: float) -> di
         "encode_items_per_s": len(x) / encode_seconds,
         **reconstruction_mse(error_sums(x, quantizer.decode(codes))),
         "collision_rate": collision_rate(codes),
+        "utilisation": level_utilisation(codes, codes_per_level),
+        "entropy_bits": level_entropy(codes),
     }
 
 
@@ -98,8 +113,8 @@ def compare(x: np.ndarray, levels: int, nbits: int, niter: int, seed: int) -> li
     rows = []
     t = time.perf_counter()
     reference = TorchResidualKMeans(levels, 1 << nbits, niter=niter, seed=seed).fit(x)
-    rows.append(quantizer_row("torch residual k-means (greedy)", reference, x, time.perf_counter() - t))
-    for refine, train_beam, beams in ((False, 1, (1, 5)), (True, 5, (1, 5, 16))):
+    rows.append(quantizer_row("torch residual k-means (greedy)", reference, x, time.perf_counter() - t, 1 << nbits))
+    for refine, train_beam, beams in ((False, 1, (1, 5)), (True, 1, (1, 5, 16)), (True, 5, (1, 5))):
         t = time.perf_counter()
         rq = ResidualQuantizer(
             x.shape[1], levels, nbits, train_beam_size=train_beam, refine=refine, niter=niter, seed=seed
@@ -107,8 +122,10 @@ def compare(x: np.ndarray, levels: int, nbits: int, niter: int, seed: int) -> li
         fit_seconds = time.perf_counter() - t
         for beam in beams:  # the encoding beam only matters after training
             rq.max_beam_size = beam
-            name = f"faiss RQ {'refined' if refine else 'plain'} (train beam {train_beam}), encode beam {beam}"
-            rows.append(quantizer_row(name, rq, x, fit_seconds))
+            name = f"faiss RQ {'refined' if refine else 'plain'}, train beam {train_beam}, encode beam {beam}"
+            if refine and train_beam == 1 and beam == 5:
+                name += " (default)"
+            rows.append(quantizer_row(name, rq, x, fit_seconds, 1 << nbits))
     return rows
 
 
@@ -156,18 +173,23 @@ def main() -> None:
     x = minilm_embeddings()
     comparison = compare(x, levels=3, nbits=8, niter=20, seed=args.seed)
     print(f"\nml-100k MiniLM item embeddings {x.shape[0]} x {x.shape[1]}, 3 levels x 256 codes, 20 k-means iterations")
-    print(f"{'method':56s} {'fit s':>7s} {'enc items/s':>12s} {'MSE':>10s} {'rel. err':>9s} {'collisions':>10s}")
+    header = f"{'method':60s} {'fit s':>6s} {'enc items/s':>11s} {'MSE':>9s} {'rel.err':>7s} {'collide':>7s}"
+    print(header + "  utilisation per level")
     for r in comparison:
-        print(f"{r['method']:56s} {r['fit_s']:7.2f} {r['encode_items_per_s']:12.0f} {r['mse']:10.3e} "
-              f"{r['relative']:9.4f} {r['collision_rate']:10.4f}")
+        print(f"{r['method']:60s} {r['fit_s']:6.2f} {r['encode_items_per_s']:11.0f} {r['mse']:9.3e} "
+              f"{r['relative']:7.4f} {r['collision_rate']:7.4f}  {[round(u, 2) for u in r['utilisation']]}")
 
     big = scale(x, args.n, n_codebooks=3, levels=3, nbits=8, seed=args.seed)
+    memory = big["peak_rss_increase_mb"]
     print(f"\nMixtureOfCodes on {big['data']}, 3 codebooks x 3 levels x 256 codes")
-    print(f"fit {big['fit_s']:.1f} s (train_size {big['train_size']}), encode {big['encode_s']:.1f} s "
-          f"({big['encode_items_per_s']:.0f} items/s), peak RSS increase fit {big['peak_rss_increase_mb']['fit']:.0f} MB"
-          f" / encode {big['peak_rss_increase_mb']['encode']:.0f} MB (input {big['input_mb']:.0f} MB)")
-    print(f"unique items: mixture {big['unique_rate']:.4f}, first codebook alone {big['unique_rate_first_codebook']:.4f}; "
-          f"collision rate per codebook {[round(c['collision_rate'], 4) for c in big['codebooks']]}")
+    print(f"fit {big['fit_s']:.1f} s (train_size {big['train_size']} per codebook), encode {big['encode_s']:.1f} s "
+          f"({big['encode_items_per_s']:.0f} items/s)")
+    print(f"peak RSS increase: fit {memory['fit']:.0f} MB, encode {memory['encode']:.0f} MB "
+          f"(input {big['input_mb']:.0f} MB, codes {args.n * 9 * 8 / 2**20:.0f} MB)")
+    print(f"unique items: mixture {big['unique_rate']:.4f}, first codebook alone {big['unique_rate_first_codebook']:.4f}")
+    for c, stats in enumerate(big["codebooks"]):
+        print(f"  codebook {c}: collisions {stats['collision_rate']:.4f}, relative error "
+              f"{stats['reconstruction']['relative']:.4f}, utilisation {[round(u, 2) for u in stats['utilisation']]}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {

@@ -136,8 +136,9 @@ class MixtureOfCodes:
         codes = np.empty((len(x), self.n_codebooks, self.code_levels), dtype=np.int64)
         for start in range(0, len(x), self.batch_size):
             batch = x[start : start + self.batch_size]
+            rows = slice(start, start + len(batch))
             for codebook, quantizer in enumerate(self.quantizers):
-                codes[start : start + len(batch), codebook, : self.levels] = quantizer.encode(self.view(batch, codebook))
+                codes[rows, codebook, : self.levels] = quantizer.encode(self.view(batch, codebook))
         if self.suffix:
             for codebook in range(self.n_codebooks):
                 codes[:, codebook, self.levels] = collision_suffix(codes[:, codebook, : self.levels])
@@ -187,7 +188,8 @@ class MixtureOfCodes:
             view = faiss.read_VectorTransform(str(folder / VIEW_FILE))
             if (view.d_in, view.d_out) != (mixture.dim, mixture.view_dim):
                 raise ValueError(
-                    f"{folder / VIEW_FILE} maps {view.d_in} -> {view.d_out}, expected {mixture.dim} -> {mixture.view_dim}"
+                    f"{folder / VIEW_FILE} maps {view.d_in} -> {view.d_out}, "
+                    f"expected {mixture.dim} -> {mixture.view_dim}"
                 )
             mixture.views[codebook] = view
             mixture.quantizers[codebook] = ResidualQuantizer.load(folder)

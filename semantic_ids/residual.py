@@ -146,7 +146,8 @@ class ResidualQuantizer:
         codes = np.empty((len(x), self.levels), dtype=np.int64)
         for start in range(0, len(x), self.batch_size):
             batch = as_float32_rows(x[start : start + self.batch_size], self.dim)
-            codes[start : start + len(batch)] = unpack_codes(self.index.rq.compute_codes(batch), self.levels, self.nbits)
+            packed = self.index.rq.compute_codes(batch)
+            codes[start : start + len(batch)] = unpack_codes(packed, self.levels, self.nbits)
         return codes
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
