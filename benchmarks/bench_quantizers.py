@@ -186,7 +186,8 @@ def main() -> None:
           f"({big['encode_items_per_s']:.0f} items/s)")
     print(f"peak RSS increase: fit {memory['fit']:.0f} MB, encode {memory['encode']:.0f} MB "
           f"(input {big['input_mb']:.0f} MB, codes {args.n * 9 * 8 / 2**20:.0f} MB)")
-    print(f"unique items: mixture {big['unique_rate']:.4f}, first codebook alone {big['unique_rate_first_codebook']:.4f}")
+    print(f"unique items: mixture {big['unique_rate']:.4f}, "
+          f"first codebook alone {big['unique_rate_first_codebook']:.4f}")
     for c, stats in enumerate(big["codebooks"]):
         print(f"  codebook {c}: collisions {stats['collision_rate']:.4f}, relative error "
               f"{stats['reconstruction']['relative']:.4f}, utilisation {[round(u, 2) for u in stats['utilisation']]}")
