@@ -3,8 +3,10 @@
 Part 1: ml-100k item texts ("title | genres") embedded with all-MiniLM-L6-v2 (1,682 x 384), quantized at the same
 budget (3 levels x 256 codes) by FAISS RQ (several encoding beam widths) and by TorchResidualKMeans; training time,
 encoding throughput, reconstruction MSE, collision rate.
-Part 2: 100,000 x 384 vectors = the MiniLM item embeddings resampled with Gaussian noise, quantized by
-MixtureOfCodes (3 codebooks x 3 levels x 256 codes): fit time, encode time, peak resident-memory increase.
+Part 2: 100,000 x 384 synthetic item vectors built from the MiniLM item embeddings: each is a normalised random convex
+mix of two items' embeddings plus small Gaussian noise (resampling the 1,682 embeddings with noise would leave only
+1,682 distinct items, so almost every code tuple would collide). Quantized by MixtureOfCodes (3 codebooks x 3 levels
+x 256 codes): fit time, encode time, peak resident-memory increase, collision and unique-item rates.
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. python benchmarks/bench_quantizers.py [--threads 1] [--out PATH]
 """
@@ -129,10 +131,19 @@ def compare(x: np.ndarray, levels: int, nbits: int, niter: int, seed: int) -> li
     return rows
 
 
-def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, seed: int) -> dict:
+def synthetic_items(base: np.ndarray, n: int, noise: float, seed: int) -> np.ndarray:
+    """``n`` unit vectors ``a e_i + (1 - a) e_j`` (random items i, j, a ~ U(0, 1)) plus N(0, noise²) per coordinate."""
     rng = np.random.default_rng(seed)
-    noise = 0.5 * float(base.std())
-    x = base[rng.integers(len(base), size=n)] + rng.normal(0.0, noise, size=(n, base.shape[1])).astype(np.float32)
+    pairs = rng.integers(len(base), size=(n, 2))
+    a = rng.random((n, 1), dtype=np.float32)
+    x = a * base[pairs[:, 0]] + (1 - a) * base[pairs[:, 1]]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x + rng.normal(0.0, noise, size=x.shape).astype(np.float32)
+
+
+def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, seed: int) -> dict:
+    noise = 0.1 * float(base.std())
+    x = synthetic_items(base, n, noise, seed)
     moc = MixtureOfCodes(x.shape[1], n_codebooks, levels, nbits, seed=seed)
     with PeakRSS() as fit_mem:
         t = time.perf_counter()
@@ -144,7 +155,8 @@ def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, s
         encode_seconds = time.perf_counter() - t
     stats = moc.stats(x, codes)
     return {
-        "data": f"{n} x {x.shape[1]}: MiniLM ml-100k item embeddings resampled + N(0, {noise:.4f}^2) noise",
+        "data": f"{n} x {x.shape[1]}: normalised convex mixes of two MiniLM ml-100k item embeddings "
+        f"+ N(0, {noise:.4f}^2) noise",
         "n_codebooks": n_codebooks,
         "levels": levels,
         "codes_per_level": 1 << nbits,
@@ -169,6 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
+    load_at_start = os.getloadavg()[0]
 
     x = minilm_embeddings()
     comparison = compare(x, levels=3, nbits=8, niter=20, seed=args.seed)
@@ -194,8 +207,14 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
-        "machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "load_avg_1m": os.getloadavg()[0],
-                    "python": platform.python_version(), "faiss": faiss.__version__, "torch": torch.__version__},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "threads": args.threads,
+            "load_avg_1m_start_end": [load_at_start, os.getloadavg()[0]],
+            "python": platform.python_version(),
+            "faiss": faiss.__version__,
+            "torch": torch.__version__,
+        },
         "ml100k_minilm": {"n": int(x.shape[0]), "dim": int(x.shape[1]), "levels": 3, "codes_per_level": 256,
                           "niter": 20, "rows": comparison},
         "mixture_100k": big,
