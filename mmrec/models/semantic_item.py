@@ -17,9 +17,13 @@ from torch import nn
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 
 
+def as_code_tensor(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return codes.long() if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes), dtype=torch.int64)
+
+
 def prepend_padding(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Codes of items 1..N ``(N, n_codebooks, levels)`` -> ``(N + 1, ...)`` int64 with an all-zero row 0 (padding)."""
-    codes = torch.as_tensor(np.asarray(codes), dtype=torch.int64)
+    codes = as_code_tensor(codes)
     return torch.cat([codes.new_zeros((1, *codes.shape[1:])), codes])
 
 
@@ -44,7 +48,7 @@ class SemanticIDRepresentation(ItemRepresentation):
         init_std: float = 0.02,
     ):
         super().__init__()
-        codes = torch.as_tensor(np.asarray(codes), dtype=torch.int64)
+        codes = as_code_tensor(codes)
         if codes.ndim != 3 or len(codes) < 2:
             raise ValueError(f"codes must be (N + 1, n_codebooks, levels) with N >= 1, got {tuple(codes.shape)}")
         if codes.min() < 0:
