@@ -43,14 +43,14 @@ def test_padding_is_zero_and_shapes_follow_items(codes: torch.Tensor, reduce: st
     assert (out[0, 1] != 0).any()
     all_items = rep.all_items()
     assert all_items.shape == (6, 8) and (all_items[0] == 0).all()
-    torch.testing.assert_close(all_items[items], out)
+    assert torch.allclose(all_items[items], out)
 
 
 def test_items_sharing_all_codes_match_only_without_id(codes: torch.Tensor) -> None:
     torch.manual_seed(0)
     codes_only = SemanticIDRepresentation(codes, 8, 4)
     vectors = codes_only(torch.tensor([2, 4, 1]))
-    torch.testing.assert_close(vectors[0], vectors[1])
+    assert torch.equal(vectors[0], vectors[1])
     assert not torch.allclose(vectors[0], vectors[2])
     with_id = SemanticIDRepresentation(codes, 8, 4, with_id=True)
     vectors = with_id(torch.tensor([2, 4]))
@@ -75,11 +75,12 @@ def test_a_cold_item_moves_with_the_codes_it_shares(codes: torch.Tensor) -> None
     torch.manual_seed(0)
     rep = SemanticIDRepresentation(codes, 8, 4)
     before = rep.all_items().detach().clone()
-    optimiser = torch.optim.SGD(rep.parameters(), lr=0.5)
-    for _ in range(3):
-        optimiser.zero_grad()
+    for _ in range(3):  # plain SGD steps
+        rep.zero_grad()
         (rep(torch.tensor([2])) - 1.0).square().sum().backward()
-        optimiser.step()
+        with torch.no_grad():
+            for parameter in rep.parameters():
+                parameter -= 0.5 * parameter.grad
     after = rep.all_items().detach()
     assert (after[4] - before[4]).abs().sum() > 0 and torch.allclose(after[2], after[4])
     assert (after[0] == 0).all()
