@@ -17,7 +17,11 @@ from torch import nn
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
 def as_code_tensor(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Codes as an int64 tensor (kept on its device when already a tensor)."""
     return codes.long() if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes), dtype=torch.int64)
 
 
@@ -55,6 +59,8 @@ class SemanticIDRepresentation(ItemRepresentation):
             raise ValueError("codes must be non-negative")
         if reduce not in ("sum", "project"):
             raise ValueError(f"reduce must be 'sum' or 'project', got {reduce!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.n_items, self.dim = len(codes) - 1, dim
         self.n_codebooks, self.levels = codes.shape[1], codes.shape[2]
         self.register_buffer("codes", codes)
@@ -64,7 +70,7 @@ class SemanticIDRepresentation(ItemRepresentation):
             nn.init.normal_(table.weight, std=init_std)
         width, hidden = self.n_codebooks * self.levels * dim, bottleneck or dim
         self.gate = nn.Sequential(
-            nn.Linear(width, hidden), nn.ReLU() if activation == "relu" else nn.GELU(), nn.Linear(hidden, width)
+            nn.Linear(width, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, width)
         )
         self.project = nn.Linear(width, dim) if reduce == "project" else None
         self.id_embedding = IDEmbedding(self.n_items, dim, init_std) if with_id else None

@@ -99,5 +99,7 @@ def test_suffix_levels_get_tables_large_enough(codes: torch.Tensor) -> None:
 def test_rejects_bad_codes() -> None:
     with pytest.raises(ValueError, match="n_codebooks"):
         SemanticIDRepresentation(torch.zeros(6, 2, dtype=torch.int64), 4, 4)
+    with pytest.raises(ValueError, match="activation"):
+        SemanticIDRepresentation(torch.zeros(3, 1, 1, dtype=torch.int64), 4, 4, activation="tanh")
     with pytest.raises(ValueError, match="non-negative"):
         SemanticIDRepresentation(-torch.ones(3, 1, 1, dtype=torch.int64), 4, 4)
