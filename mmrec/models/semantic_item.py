@@ -1,0 +1,96 @@
+"""Items as fused Mixture-of-Codes semantic IDs (optionally plus an ID embedding).
+
+Every (codebook, level) has its own code-embedding table; an item's K = n_codebooks x levels code embeddings are
+re-weighted by a self-gating bottleneck ``E ⊙ σ(W_up δ(W_down E))`` over their concatenation (so each code's weight
+depends on the others), then summed or projected to ``dim``. Items that never appeared in training still have codes
+shared with warm items, so they get a useful vector without a trained ID embedding.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+def as_code_tensor(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Codes as an int64 tensor (kept on its device when already a tensor)."""
+    return codes.long() if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes), dtype=torch.int64)
+
+
+def prepend_padding(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Codes of items 1..N ``(N, n_codebooks, levels)`` -> ``(N + 1, ...)`` int64 with an all-zero row 0 (padding)."""
+    codes = as_code_tensor(codes)
+    return torch.cat([codes.new_zeros((1, *codes.shape[1:])), codes])
+
+
+class SemanticIDRepresentation(ItemRepresentation):
+    """Item vectors from codes ``(N + 1, n_codebooks, levels)`` (row 0 = padding, see :func:`prepend_padding`).
+
+    ``codes_per_level`` sizes each table (a level whose codes go higher, e.g. a collision suffix, gets a larger
+    table); ``bottleneck`` is the gate's hidden width; ``reduce`` is ``"sum"`` or ``"project"`` (a linear map of the
+    concatenation to ``dim``); ``with_id`` adds an :class:`IDEmbedding`. Padding (index 0) maps to a zero vector.
+    """
+
+    def __init__(
+        self,
+        codes: np.ndarray | torch.Tensor,
+        dim: int,
+        codes_per_level: int,
+        *,
+        bottleneck: int | None = None,
+        activation: Literal["relu", "gelu"] = "relu",
+        reduce: Literal["sum", "project"] = "sum",
+        with_id: bool = False,
+        init_std: float = 0.02,
+    ):
+        super().__init__()
+        codes = as_code_tensor(codes)
+        if codes.ndim != 3 or len(codes) < 2:
+            raise ValueError(f"codes must be (N + 1, n_codebooks, levels) with N >= 1, got {tuple(codes.shape)}")
+        if codes.min() < 0:
+            raise ValueError("codes must be non-negative")
+        if reduce not in ("sum", "project"):
+            raise ValueError(f"reduce must be 'sum' or 'project', got {reduce!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.n_items, self.dim = len(codes) - 1, dim
+        self.n_codebooks, self.levels = codes.shape[1], codes.shape[2]
+        self.register_buffer("codes", codes)
+        sizes = torch.clamp(codes.amax(0) + 1, min=codes_per_level)  # (n_codebooks, levels)
+        self.tables = nn.ModuleList(nn.Embedding(int(size), dim) for size in sizes.flatten().tolist())
+        for table in self.tables:
+            nn.init.normal_(table.weight, std=init_std)
+        width, hidden = self.n_codebooks * self.levels * dim, bottleneck or dim
+        self.gate = nn.Sequential(
+            nn.Linear(width, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, width)
+        )
+        self.project = nn.Linear(width, dim) if reduce == "project" else None
+        self.id_embedding = IDEmbedding(self.n_items, dim, init_std) if with_id else None
+
+    def code_tables(self) -> dict[str, torch.Tensor]:
+        """The learned tables by name ``codebook<c>/level<l>`` (for ``semantic_ids.stats.embedding_stats``)."""
+        return {
+            f"codebook{k // self.levels}/level{k % self.levels}": table.weight for k, table in enumerate(self.tables)
+        }
+
+    def code_embeddings(self, items: torch.Tensor) -> torch.Tensor:
+        """The stacked code embeddings E of ``items``: ``(..., n_codebooks * levels, dim)``."""
+        item_codes = self.codes[items].flatten(-2)  # (..., K)
+        return torch.stack([table(item_codes[..., k]) for k, table in enumerate(self.tables)], dim=-2)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        stacked = self.code_embeddings(items)
+        flat = stacked.flatten(-2)
+        gated = flat * torch.sigmoid(self.gate(flat))
+        out = self.project(gated) if self.project is not None else gated.unflatten(-1, stacked.shape[-2:]).sum(-2)
+        if self.id_embedding is not None:
+            out = out + self.id_embedding(items)
+        return out * (items != 0).unsqueeze(-1).to(out.dtype)
