@@ -36,6 +36,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 def resolve_autocast(device: torch.device, precision: Precision) -> torch.dtype | None:
     """bf16 autocast on a GPU by default (weights stay fp32, so tuning and merging stay exact); none on CPU."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
     if precision == "fp32":
         return None
     if precision == "bf16":

@@ -38,6 +38,11 @@ def test_mistakes_are_refused_by_name(kwargs: dict, message: str) -> None:
         build_encoder(**kwargs)
 
 
+def test_unknown_precision_is_refused(tiny_bert_dir: Path) -> None:
+    with pytest.raises(ValueError, match="precision must be"):
+        build_encoder("text", model=str(tiny_bert_dir), precision="fp16")
+
+
 def test_saved_adapter_is_loaded_and_merged(tiny_bert_dir: Path, tmp_path: Path) -> None:
     items = ["Heat", "Casino", "Toy Story", "Alien"]
     tuned = TextEncoder(str(tiny_bert_dir))
