@@ -125,9 +125,10 @@ class SynergyDiffusion(nn.Module):
             x + self.step_embedding.weight[step], x, mask)
         return torch.zeros_like(x).index_add(0, self.attend.target, per_pair)
 
-    def forward(self, states: list[torch.Tensor], masks: list[torch.Tensor]
+    def forward(self, states: list[torch.Tensor], masks: list[torch.Tensor], eps_loss: bool = True
                 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Refined states and, in training, the ε-prediction MSE of one q-sample at a random step (DDPM training)."""
+        """Refined states and, in training with ``eps_loss``, the ε-prediction MSE of one q-sample at a random
+        step (DDPM's training objective)."""
         clean, mask = torch.stack(states), torch.stack(masks)  # (M, B, L, d), (M, B, L)
         a0 = self.alpha_bar[0]
         x = a0.sqrt() * clean + ((1 - a0).sqrt() * torch.randn_like(clean) if self.training else 0.0)
@@ -137,14 +138,14 @@ class SynergyDiffusion(nn.Module):
             x = (x - beta / (1 - self.alpha_bar[i]).sqrt() * eps_hat) / (1 - beta).sqrt()
             if self.training and i + 1 < len(self.alpha_bar):
                 x = x + self.posterior_std[i] * torch.randn_like(x)
-        eps_loss = None
-        if self.training:
+        loss = None
+        if self.training and eps_loss:
             i = int(torch.randint(len(self.alpha_bar), ()))
             noise = torch.randn_like(clean)
             noisy = self.alpha_bar[i].sqrt() * clean + (1 - self.alpha_bar[i]).sqrt() * noise
             err = (self.predict_noise(noisy, i, mask) - noise).pow(2).mean(-1)
-            eps_loss = (err * mask).sum() / mask.sum().clamp_min(1)
-        return list(x.unbind(0)), eps_loss
+            loss = (err * mask).sum() / mask.sum().clamp_min(1)
+        return list(x.unbind(0)), loss
 
 
 class ChannelMixer(nn.Module):
@@ -223,7 +224,7 @@ class DiffMSIN(CTRModel):
         eps_loss = None
         states = specific
         if diffuse and self.src is not None:
-            states, eps_loss = self.src(specific, masks)
+            states, eps_loss = self.src(specific, masks, eps_loss=self.config.eps_weight > 0)
         synergy = self.synergy(torch.cat(states, -1)) + x_common
         return [*specific, self.common(x_common), synergy], eps_loss
 
