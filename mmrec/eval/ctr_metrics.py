@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 
@@ -22,18 +23,28 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def gauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """Per-user AUC weighted by the user's number of events; users with a single class are skipped."""
-    users, labels, scores = np.asarray(users), np.asarray(labels), np.asarray(scores)
-    order = np.argsort(users, kind="stable")
-    users, labels, scores = users[order], labels[order], scores[order]
-    bounds = np.flatnonzero(np.diff(users)) + 1
-    total, weight = 0.0, 0
-    for lab, sco in zip(np.split(labels, bounds), np.split(scores, bounds)):
-        value = auc(lab, sco)
-        if value is not None:
-            total += value * len(lab)
-            weight += len(lab)
-    return total / weight if weight else None
+    """Per-user AUC weighted by the user's number of events; users with a single class are skipped.
+
+    Vectorised Mann-Whitney form (tied scores get average ranks, as in ``roc_auc_score``): thousands of users
+    cost one sort, not thousands of scikit-learn calls.
+    """
+    users, labels, scores = np.asarray(users), np.asarray(labels).astype(bool), np.asarray(scores)
+    if len(users) == 0:
+        return None
+    _, user_code = np.unique(users, return_inverse=True)
+    _, score_rank = np.unique(scores, return_inverse=True)
+    key = user_code.astype(np.int64) * (int(score_rank.max()) + 1) + score_rank
+    ranks = rankdata(key, method="average")  # global ranks; shift to ranks within the user's group
+    n = np.bincount(user_code)
+    ranks -= np.concatenate([[0], np.cumsum(n)[:-1]])[user_code]
+    n_pos = np.bincount(user_code, weights=labels.astype(np.float64))
+    n_neg = n - n_pos
+    rank_sum = np.bincount(user_code, weights=ranks * labels)
+    both = (n_pos > 0) & (n_neg > 0)
+    if not both.any():
+        return None
+    per_user = (rank_sum[both] - n_pos[both] * (n_pos[both] + 1) / 2) / (n_pos[both] * n_neg[both])
+    return float((per_user * n[both]).sum() / n[both].sum())
 
 
 def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:

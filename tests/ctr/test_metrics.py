@@ -48,3 +48,17 @@ def test_report_breakdown_and_seed_aggregation():
     agg = aggregate_seeds([report, report])
     assert agg["overall"]["AUC"] == {"mean": pytest.approx(4 / 9), "std": 0.0, "n": 2}
     assert agg["overall"]["n"] == 6
+
+
+def test_gauc_matches_per_user_roc_auc_score_with_ties():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 40, 600)
+    labels = rng.integers(0, 2, 600)
+    scores = rng.integers(0, 7, 600) / 7  # many ties
+    total, weight = 0.0, 0
+    for u in np.unique(users):
+        sel = users == u
+        if len(np.unique(labels[sel])) == 2:
+            total += auc(labels[sel], scores[sel]) * sel.sum()
+            weight += sel.sum()
+    assert gauc(users, labels, scores) == pytest.approx(total / weight)
