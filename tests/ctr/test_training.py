@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from mmrec.models.ctr import build_ctr_model
 from mmrec.train.common import seed_everything
