@@ -86,6 +86,32 @@ class EncodeConfig:
 
 
 @dataclasses.dataclass
+class CTRConfig:
+    """The ``ctr`` stage: which CTR models to train (registry keys of ``mmrec.models.ctr``) and how."""
+
+    models: list[str] = dataclasses.field(default_factory=list)  # none unless the recipe names them
+    max_history: int = 10  # most recent items kept from each event's history
+    embed_dim: int = 16
+    user_fields: list[str] = dataclasses.field(default_factory=lambda: ["age", "gender", "occupation"])
+    genre_field: str | None = "genres"
+    batch_size: int = 1024
+    eval_batch_size: int = 4096
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 5
+    patience: int = 1  # epochs without a better validation AUC before stopping
+    modalities: list[str] = dataclasses.field(default_factory=lambda: ["text", "image"])  # encode outputs used
+    modalities_dir: str | None = None  # use these modality tables instead of the encode stage's
+    model_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # per model key
+
+    def validate(self) -> None:
+        if min(self.max_history, self.embed_dim, self.batch_size, self.eval_batch_size, self.max_epochs) < 1:
+            raise ConfigError("ctr.max_history, embed_dim, batch_size, eval_batch_size and max_epochs must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or self.patience < 1:
+            raise ConfigError("ctr.lr must be > 0, ctr.weight_decay >= 0 and ctr.patience >= 1")
+
+
+@dataclasses.dataclass
 class RecipeConfig:
     """A whole recipe: one dataset, its splits, and the settings of every stage."""
 
@@ -96,6 +122,7 @@ class RecipeConfig:
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     encode: EncodeConfig = dataclasses.field(default_factory=EncodeConfig)
+    ctr: CTRConfig = dataclasses.field(default_factory=CTRConfig)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

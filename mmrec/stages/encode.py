@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from mmrec.config import ConfigError, EncoderSpec
 from mmrec.data.splits import shared_training_sequences, user_sequences
@@ -82,17 +82,6 @@ def run(ctx: StageContext) -> None:
                          "seconds": round(time.perf_counter() - start, 2),
                          **({"lora_loss_first": tuned.losses[0], "lora_loss_last": tuned.losses[-1]} if tuned else {})}
     write_json(ctx.out / "encode.json", summary)
-
-
-def load_embeddings(directory: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """``{name: (embeddings (N+1, d), mask (N+1,))}`` from an ``encode`` artifact."""
-    out = {}
-    for path in sorted(Path(directory).glob("*.safetensors")):
-        tensors = load_file(str(path))
-        if set(tensors) != {"embeddings", "mask"} or tensors["embeddings"].shape[0] != tensors["mask"].shape[0]:
-            raise ValueError(f"{path}: not an encode artifact (expected 'embeddings' and 'mask' of equal rows)")
-        out[path.stem] = (tensors["embeddings"], tensors["mask"])
-    return out
 
 
 STAGE = Stage(name="encode", run=run, needs=("prepare",), sections=("encode",), version="1")

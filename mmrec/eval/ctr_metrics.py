@@ -1,0 +1,119 @@
+"""CTR metrics (EVALUATION.md): AUC, GAUC, LogLoss, overall and by the target item's training count.
+
+Frequency bins: bin 0 = items never seen in training; bins 1..n_bins split the seen items by equal training
+interaction mass. ``cold`` = count <= ``cold_threshold``. A bin with fewer than ``noisy_min`` targets is flagged.
+TODO(merge): unify the binning with the sequential core's ``mmrec/eval/bins.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC; None when only one class is present."""
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def gauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Per-user AUC weighted by the user's number of events; users with a single class are skipped.
+
+    Vectorised Mann-Whitney form (tied scores get average ranks, as in ``roc_auc_score``): thousands of users
+    cost one sort, not thousands of scikit-learn calls.
+    """
+    users, labels, scores = np.asarray(users), np.asarray(labels).astype(bool), np.asarray(scores)
+    if len(users) == 0:
+        return None
+    _, user_code = np.unique(users, return_inverse=True)
+    _, score_rank = np.unique(scores, return_inverse=True)
+    key = user_code.astype(np.int64) * (int(score_rank.max()) + 1) + score_rank
+    ranks = rankdata(key, method="average")  # global ranks; shift to ranks within the user's group
+    n = np.bincount(user_code)
+    ranks -= np.concatenate([[0], np.cumsum(n)[:-1]])[user_code]
+    n_pos = np.bincount(user_code, weights=labels.astype(np.float64))
+    n_neg = n - n_pos
+    rank_sum = np.bincount(user_code, weights=ranks * labels)
+    both = (n_pos > 0) & (n_neg > 0)
+    if not both.any():
+        return None
+    per_user = (rank_sum[both] - n_pos[both] * (n_pos[both] + 1) / 2) / (n_pos[both] * n_neg[both])
+    return float((per_user * n[both]).sum() / n[both].sum())
+
+
+def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
+    p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def frequency_bins(item_train_counts: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Bin per item index: 0 for never-seen items, 1..n_bins by equal training-interaction mass."""
+    counts = np.asarray(item_train_counts, dtype=np.int64)
+    seen = counts[counts > 0]
+    bins = np.zeros(len(counts), dtype=np.int64)
+    if len(seen) == 0:
+        return bins
+    mass = np.repeat(seen, seen)  # one entry per training interaction, valued by its item's count
+    edges = np.quantile(mass, np.arange(1, n_bins) / n_bins, method="lower")
+    bins[counts > 0] = 1 + np.searchsorted(edges, counts[counts > 0], side="left")
+    return bins
+
+
+def _metrics(users: np.ndarray, labels: np.ndarray, probs: np.ndarray) -> dict:
+    if len(labels) == 0:
+        return {"AUC": None, "GAUC": None, "LogLoss": None, "n": 0}
+    return {"AUC": auc(labels, probs), "GAUC": gauc(users, labels, probs), "LogLoss": logloss(labels, probs),
+            "n": int(len(labels))}
+
+
+def ctr_report(users: np.ndarray, items: np.ndarray, labels: np.ndarray, probs: np.ndarray,
+               item_train_counts: np.ndarray, cold_threshold: int = 5, n_bins: int = 10, noisy_min: int = 30
+               ) -> dict:
+    """``{"overall", "warm", "cold": {AUC, GAUC, LogLoss, n}, "bins": [...]}`` for one model's test predictions."""
+    users, items, labels, probs = map(np.asarray, (users, items, labels, probs))
+    counts = np.asarray(item_train_counts)
+    target_counts = counts[items]
+    cold = target_counts <= cold_threshold
+    item_bins = frequency_bins(counts, n_bins)
+    target_bins = item_bins[items]
+    report = {"overall": _metrics(users, labels, probs),
+              "warm": _metrics(users[~cold], labels[~cold], probs[~cold]),
+              "cold": _metrics(users[cold], labels[cold], probs[cold]), "bins": []}
+    for b in range(n_bins + 1):
+        in_bin = item_bins == b
+        sel = target_bins == b
+        row = {"bin": b,
+               "min_count": int(counts[in_bin].min()) if in_bin.any() else None,
+               "max_count": int(counts[in_bin].max()) if in_bin.any() else None,
+               "n_targets": int(sel.sum()), "noisy": bool(sel.sum() < noisy_min)}
+        row.update({k: v for k, v in _metrics(users[sel], labels[sel], probs[sel]).items() if k != "n"})
+        report["bins"].append(row)
+    return report
+
+
+def aggregate_seeds(results: list[dict]) -> dict:
+    """Same shape as one result, every metric replaced by ``{"mean", "std", "n"}`` over the seeds that have it.
+
+    Counts and bin bounds (identical across seeds) are kept as they are.
+    """
+    first = results[0]
+    if isinstance(first, dict):
+        return {k: aggregate_seeds([r[k] for r in results]) for k in first}
+    if isinstance(first, list):
+        return [aggregate_seeds([r[i] for r in results]) for i in range(len(first))]
+    if isinstance(first, (bool, str)) or first is None and all(r is None for r in results):
+        return first
+    values = [float(r) for r in results if r is not None and not (isinstance(r, float) and math.isnan(r))]
+    if isinstance(first, int) and all(r == first for r in results):
+        return first
+    if not values:
+        return None
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "n": len(values)}
