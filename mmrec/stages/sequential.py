@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors.torch import save_file
 
 from mmrec.config import RecipeConfig
@@ -120,7 +119,6 @@ def run(ctx: StageContext) -> None:
             results.setdefault(split_name, {})[name] = summary
     write_json(ctx.out / "results.json", results)
     write_json(ctx.out / "training_log.json", logs)
-    torch.set_grad_enabled(True)
     shutil.rmtree(work_root, ignore_errors=True)
 
 
