@@ -7,6 +7,7 @@ so a neural backbone, a popularity count and a content k-NN are ranked by exactl
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,13 @@ class Recommender(nn.Module):
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, N + 1)
         raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's tensors live (histories are moved there before ``score``)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
 
     @classmethod
     def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":

@@ -19,7 +19,7 @@ import numpy as np
 from safetensors.torch import save_file
 
 from mmrec.config import RecipeConfig
-from mmrec.eval.evaluate import EvalSettings, evaluate, ranking_cases
+from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.io import write_json
 from mmrec.models.base import ModelData, SequentialRecommender
 from mmrec.models.registry import get_spec
@@ -27,11 +27,6 @@ from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.prepare import load_prepared
 from mmrec.train.common import default_device, seed_everything
 from mmrec.train.sequential import SequentialTrainer
-
-
-def eval_settings(cfg: RecipeConfig) -> EvalSettings:
-    e = cfg.eval
-    return EvalSettings(tuple(e.ks), e.cold_threshold, e.n_bins, e.noisy_bin_min_targets, e.batch_size)
 
 
 def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, workdir: Path) -> dict:
@@ -51,7 +46,7 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
                  "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history]}
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(workdir / "model.safetensors"))
     train_seconds = time.perf_counter() - start
-    result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), eval_settings(cfg))
+    result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
     return {**result, "train_seconds": train_seconds, **facts}
 
 
