@@ -38,12 +38,17 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
     target_bins = bins.assign(target_counts)
     rows = bins.describe(item_counts, cases.targets.numpy(), settings.noisy_bin_min_targets)
     for row in rows:
-        row.update(metrics_from_ranks(ranks[target_bins == row["bin"]], ks))
+        row.update(_metrics(ranks[target_bins == row["bin"]], ks))
     return {
         "overall": metrics_from_ranks(ranks, ks),
-        "warm": {**metrics_from_ranks(ranks[~cold], ks), "n_targets": int((~cold).sum())},
-        "cold": {**metrics_from_ranks(ranks[cold], ks), "n_targets": int(cold.sum())},
+        "warm": {**_metrics(ranks[~cold], ks), "n_targets": int((~cold).sum())},
+        "cold": {**_metrics(ranks[cold], ks), "n_targets": int(cold.sum())},
         "bins": rows,
         "n_targets": len(ranks),
         "eval_seconds": seconds,
     }
+
+
+def _metrics(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:
+    """Metrics of a group of targets; none at all for an empty group (a 0 would read as a measured miss)."""
+    return metrics_from_ranks(ranks, ks) if len(ranks) else {}

@@ -45,6 +45,7 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
         facts = {"best_epoch": early.best_epoch, "epochs_run": len(trainer.history),
                  "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history]}
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(workdir / "model.safetensors"))
+        write_json(workdir / "config.json", dataclasses.asdict(model.config))  # n_items filled in: rebuildable
     train_seconds = time.perf_counter() - start
     result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
     return {**result, "train_seconds": train_seconds, **facts}
@@ -102,12 +103,13 @@ def run(ctx: StageContext) -> None:
                 if (workdir / "model.safetensors").is_file():
                     target = ctx.out / "models" / split_name / name / f"seed{seed}"
                     target.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(workdir / "model.safetensors", target / "model.safetensors")
-                    write_json(target / "config.json", dataclasses.asdict(cfg.train.models[name]))
+                    for file in ("model.safetensors", "config.json"):
+                        shutil.copy2(workdir / file, target / file)
                 per_seed.append(result)
             summary = summarise(per_seed)
             summary["seeds"] = cfg.seeds if stochastic else []
-            summary["config"] = dataclasses.asdict(cfg.train.models[name])
+            summary["config"] = {k: v for k, v in dataclasses.asdict(cfg.train.models[name]).items()
+                                 if k != "n_items"}
             if stochastic:
                 summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"], "best_epoch": r.get("best_epoch"),
                                         "train_seconds": r["train_seconds"]} for s, r in zip(cfg.seeds, per_seed)]
