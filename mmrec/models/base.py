@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmrec.hub import HubMixin
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 
 
@@ -33,8 +34,11 @@ class ModelData:
         return counts
 
 
-class Recommender(nn.Module):
-    """Scores every item index 0..N for each history; column 0 (padding) is never recommended."""
+class Recommender(HubMixin, nn.Module):
+    """Scores every item index 0..N for each history; column 0 (padding) is never recommended.
+
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`mmrec.hub.HubMixin`.
+    """
 
     n_items: int
     max_len: int | None = None  # how many recent history items the model reads (None: all of them)
