@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from mmrec.io import atomic_dir
+from mmrec.io import atomic_dir, read_safetensors
 
 
 def seed_everything(seed: int) -> None:
@@ -92,6 +92,9 @@ class Checkpointer:
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loop_state: dict[str, Any],
              best: bool = False) -> None:
         opt_tensors, opt_scalars = _flatten_optimizer(optimizer)
+        if best:  # before ``last``: a kill between the two must not leave a ``last`` that claims a missing best
+            with atomic_dir(self.directory / "best") as tmp:
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
         with atomic_dir(self.directory / "last") as tmp:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
@@ -99,9 +102,6 @@ class Checkpointer:
             save_file({"torch_rng": torch_rng}, str(tmp / "rng.safetensors"))
             (tmp / "state.json").write_text(json.dumps({"loop": loop_state, "optimizer": opt_scalars,
                                                         "rng": _rng_state()}))
-        if best:
-            with atomic_dir(self.directory / "best") as tmp:
-                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
 
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
         """Load the last checkpoint into ``model`` and ``optimizer``; returns the loop state, or None if none."""
@@ -109,10 +109,10 @@ class Checkpointer:
         if not (last / "state.json").is_file():
             return None
         state = json.loads((last / "state.json").read_text())
-        model.load_state_dict(load_file(str(last / "model.safetensors")))
-        optimizer.load_state_dict(_unflatten_optimizer(load_file(str(last / "optimizer.safetensors")),
+        model.load_state_dict(read_safetensors(last / "model.safetensors"))
+        optimizer.load_state_dict(_unflatten_optimizer(read_safetensors(last / "optimizer.safetensors"),
                                                        state["optimizer"]))
-        torch.set_rng_state(load_file(str(last / "rng.safetensors"))["torch_rng"])
+        torch.set_rng_state(read_safetensors(last / "rng.safetensors")["torch_rng"])
         random.setstate(ast.literal_eval(state["rng"]["python"]))
         np_state = np.random.get_state()
         np.random.set_state((np_state[0], np.asarray(state["rng"]["numpy"], dtype=np.uint32),
@@ -122,5 +122,5 @@ class Checkpointer:
     def load_best(self, model: torch.nn.Module) -> None:
         path = self.directory / "best" / "model.safetensors"
         if path.is_file():
-            model.load_state_dict(load_file(str(path)))
+            model.load_state_dict(read_safetensors(path))
 
