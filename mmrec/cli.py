@@ -18,6 +18,7 @@ from mmrec.hub import HubError
 from mmrec.io import CorruptFileError
 from mmrec.pipeline import Pipeline, RunLockedError
 from mmrec.stages import default_stages
+from mmrec.train import distributed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             cfg = load_recipe(args.recipe, args.overrides)
             run_dir = args.output or Path("runs") / cfg.name
+            group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
+            if not group.is_main:
+                logging.getLogger().setLevel(logging.WARNING)  # one log, from rank 0
             Pipeline(cfg, run_dir, default_stages()).run(args.stage)
-            if args.stage:
+            if args.stage or not group.is_main:
                 return 0
         else:
             run_dir = args.run_dir

@@ -51,8 +51,9 @@ def main() -> None:
     valid = RankingCases.build([s[:-1] for s in seqs[1:]], np.array([s[-1] for s in seqs[1:]]), max_len=None)
     seed_everything(0)
     model = SASRec(SASRecConfig(n_items=args.items, dim=16, n_layers=1, n_heads=2, max_len=10, dropout=args.dropout))
-    optim = TrainConfig(models={}, epochs=args.epochs, batch_size=args.batch_size, lr=5e-3, patience=1000)
-    trainer = SequentialTrainer(model, train, valid, optim, seed=0, checkpoint_dir=args.checkpoint, progress=False)
+    optim = TrainConfig(models={}, epochs=args.epochs, batch_size=args.batch_size, lr=5e-3, patience=1000,
+                        progress=False)
+    trainer = SequentialTrainer(model, train, valid, optim, seed=0, checkpoint_dir=args.checkpoint)
     trainer.fit()
     if group.is_main:
         args.out.mkdir(parents=True, exist_ok=True)

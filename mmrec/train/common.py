@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from mmrec.io import atomic_dir, read_safetensors
+from mmrec.train import distributed
 
 
 def seed_everything(seed: int) -> None:
@@ -29,7 +30,8 @@ def seed_everything(seed: int) -> None:
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """This process's device: its own GPU under torchrun (``LOCAL_RANK``), the GPU when present, else CPU."""
+    return distributed.context().device
 
 
 @dataclasses.dataclass

@@ -54,18 +54,23 @@ def training_windows(train: list[np.ndarray], max_len: int, stride: int | None =
     return torch.from_numpy(windows.astype(np.int64))
 
 
+def window_targets(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and next-item targets of windows; a target whose input is padding (a sequence's first item) is 0."""
+    inputs = rows[:, :-1]
+    return inputs, rows[:, 1:] * (inputs > 0)
+
+
 class SequentialTrainer:
     """Fits one backbone on one split: ``SequentialTrainer(model, split.train, valid_cases, cfg.train, seed).fit()``."""
 
     def __init__(self, model: SequentialRecommender, train: list[np.ndarray], valid: RankingCases,
                  optim: TrainConfig, seed: int = 0, eval_batch_size: int = 1024, checkpoint_dir: str | Path | None = None,
-                 rank: int | None = None, world_size: int | None = None, progress: bool = True, device: torch.device | None = None,
+                 rank: int | None = None, world_size: int | None = None, device: torch.device | None = None,
                  stop_at: float | None = None):
         self.model, self.optim, self.seed, self.eval_batch_size = model, optim, seed, eval_batch_size
         group = distributed.context()
         self.rank = group.rank if rank is None else rank
         self.world_size = group.world_size if world_size is None else world_size
-        self.progress = progress
         self.device = device or torch.device("cpu")
         self.windows = training_windows(train, model.max_len, optim.window_stride)
         self.valid = valid.with_max_len(model.max_len)
@@ -103,7 +108,7 @@ class SequentialTrainer:
         per_rank = distributed.per_rank_batch(self.optim.batch_size, self.world_size)
         n_batches = math.ceil(len(self.windows) / self.optim.batch_size)  # the same on every rank
         bar = tqdm(range(start_epoch, self.optim.epochs), desc=type(model).__name__.lower(), unit="epoch",
-                   disable=not self.progress or self.rank != 0, leave=False, initial=start_epoch,
+                   disable=not self.optim.progress or self.rank != 0, leave=False, initial=start_epoch,
                    total=self.optim.epochs)
         for epoch in bar:
             if early.should_stop:
@@ -113,14 +118,15 @@ class SequentialTrainer:
             order, total = self._epoch_order(epoch), 0.0
             for b in range(n_batches):
                 rows = self.windows[order[b * per_rank:(b + 1) * per_rank]].to(self.device)
-                states = net(rows[:, :-1])
-                count = (rows[:, 1:] > 0).sum()
+                inputs, targets = window_targets(rows)
+                states = net(inputs)
+                count = (targets > 0).sum()
                 if count == 0:  # this rank's share of a short last batch is empty: contribute zero gradient
                     loss = states.sum() * 0.0
                 elif self.optim.loss == "ce":
-                    loss = full_softmax_ce(states, rows[:, 1:], model.item_repr)
+                    loss = full_softmax_ce(states, targets, model.item_repr)
                 else:
-                    loss = sampled_bce(states, rows[:, 1:], model.item_repr, self.optim.n_negatives)
+                    loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
                 if self.world_size > 1:  # DDP averages gradients: weight by this rank's share of the batch's targets
                     loss = loss * (count * self.world_size / distributed.all_reduce_sum(count))
                 optimizer.zero_grad(set_to_none=True)
