@@ -87,8 +87,14 @@ def _push(args: argparse.Namespace) -> int:
     if args.local_dir is not None:
         print(f"folder: {args.local_dir}")
     if not args.dry_run:
-        url = model.push_to_hub(args.repo_id, private=args.private or None, model_card_kwargs=card,
-                                commit_message=f"mmrec: {choice.name} ({choice.split}, seed {choice.seed})")
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            url = model.push_to_hub(args.repo_id, private=args.private or None, model_card_kwargs=card,
+                                    commit_message=f"mmrec: {choice.name} ({choice.split}, seed {choice.seed})")
+        except (HfHubHTTPError, OSError) as exc:  # offline mode, no network, no token, refused
+            raise HubError(f"cannot push to {args.repo_id}: {str(exc).splitlines()[0]} "
+                           "(write the folder only with --dry-run --local-dir DIR)") from None
         print(f"pushed: {url}")
     return 0
 
