@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from mmrec.hub import HubMixin
+from mmrec.models.checks import check_item_matrix
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 
 
@@ -89,6 +90,8 @@ def default_item_repr(item_repr: ItemRepresentation | None, n_items: int, dim: i
     if item_repr.dim != dim or item_repr.n_items != n_items:
         raise ValueError(f"item representation is {item_repr.n_items} items x {item_repr.dim}-d, "
                          f"the model expects {n_items} x {dim}-d")
+    with torch.no_grad():
+        check_item_matrix(item_repr.all_items(), f"item representation {type(item_repr).__name__}", n_items, dim)
     return item_repr
 
 

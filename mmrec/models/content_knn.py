@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mmrec.models.base import ModelData, Recommender
+from mmrec.models.checks import check_item_matrix
 from mmrec.models.item_repr import ItemRepresentation
 
 
@@ -28,6 +29,7 @@ class ContentKNN(Recommender):
 
     def __init__(self, content: torch.Tensor):
         super().__init__()
+        check_item_matrix(content, "content_knn: content matrix")
         self.n_items = content.shape[0] - 1
         content = F.normalize(content.float(), dim=1)
         content[0] = 0.0
