@@ -92,7 +92,8 @@ class Checkpointer:
         self.directory = Path(directory)
 
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loop_state: dict[str, Any],
-             best: bool = False) -> None:
+             best: bool = False, ranks_rng: dict[str, torch.Tensor] | None = None) -> None:
+        """``ranks_rng``: every rank's RNG state in a multi-process run (``distributed.gather_rng_states``)."""
         opt_tensors, opt_scalars = _flatten_optimizer(optimizer)
         if best:  # before ``last``: a kill between the two must not leave a ``last`` that claims a missing best
             with atomic_dir(self.directory / "best") as tmp:
@@ -101,7 +102,7 @@ class Checkpointer:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             torch_rng = torch.get_rng_state()
-            save_file({"torch_rng": torch_rng}, str(tmp / "rng.safetensors"))
+            save_file({"torch_rng": torch_rng, **(ranks_rng or {})}, str(tmp / "rng.safetensors"))
             (tmp / "state.json").write_text(json.dumps({"loop": loop_state, "optimizer": opt_scalars,
                                                         "rng": _rng_state()}))
 
@@ -114,7 +115,8 @@ class Checkpointer:
         model.load_state_dict(read_safetensors(last / "model.safetensors"))
         optimizer.load_state_dict(_unflatten_optimizer(read_safetensors(last / "optimizer.safetensors"),
                                                        state["optimizer"]))
-        torch.set_rng_state(read_safetensors(last / "rng.safetensors")["torch_rng"])
+        rng = read_safetensors(last / "rng.safetensors")
+        torch.set_rng_state(rng.get(f"torch_rng.rank{distributed.context().rank}", rng["torch_rng"]))
         random.setstate(ast.literal_eval(state["rng"]["python"]))
         np_state = np.random.get_state()
         np.random.set_state((np_state[0], np.asarray(state["rng"]["numpy"], dtype=np.uint32),

@@ -91,6 +91,18 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def gather_rng_states() -> dict[str, torch.Tensor]:
+    """Every rank's torch CPU RNG state as ``torch_rng.rank<r>`` (empty in one process), for rank 0's checkpoint:
+    ranks draw different dropout masks, so each must resume from its own state for an exact resume."""
+    ctx = context()
+    if ctx.world_size == 1:
+        return {}
+    state = torch.get_rng_state().to(ctx.device)  # NCCL moves only GPU tensors
+    parts = [torch.empty_like(state) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, state)
+    return {f"torch_rng.rank{r}": part.cpu() for r, part in enumerate(parts)}
+
+
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """``DistributedDataParallel`` around ``model`` in a multi-process run, else the model itself."""
     if context().world_size == 1:

@@ -144,10 +144,11 @@ class SequentialTrainer:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self.history.append(EpochLog(epoch, total / max(n_batches, 1), ndcg, train_s,
                                          time.perf_counter() - tick, time.perf_counter() - t0))
+            ranks_rng = distributed.gather_rng_states() if self.checkpointer is not None else {}
             if self.checkpointer is not None and self.rank == 0:
                 self.checkpointer.save(model, optimizer, {"epoch": epoch, "early": dataclasses.asdict(early),
                                                           "history": [dataclasses.asdict(h) for h in self.history]},
-                                       best=improved)
+                                       best=improved, ranks_rng=ranks_rng)
             distributed.barrier()  # nobody reads a checkpoint rank 0 is still writing
             if self.stop_at is not None and ndcg >= self.stop_at:
                 break

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from toy import env, mmrec, write_recipe
+from toy import env, mmrec, torchrun, write_recipe
 
 TIMING = {"train_seconds", "eval_seconds", "wall_seconds"}
 
@@ -87,6 +87,31 @@ def test_sigkill_after_a_checkpoint_then_resume_equals_an_uninterrupted_run(tmp_
     assert results == results0 and log == log0  # metrics and the loss / validation curve, exactly
     assert weights.keys() == weights0.keys() and all((weights[k] == weights0[k]).all() for k in weights)
     assert not list((run / "artifacts").glob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_torchrun_stopped_after_a_checkpoint_then_resumed_equals_an_uninterrupted_ddp_run(tmp_path):
+    # 61 users of 11 items: 61 windows, so the ranks' shards (31 / 30 rows) and dropout draws differ
+    recipe = write_recipe(tmp_path, epochs=12, models="sasrec: {dim: 16, n_layers: 1, max_len: 8, dropout: 0.2}",
+                          n_users=61, length=11)
+    straight = subprocess.run(torchrun(2, "run", recipe, "--output", tmp_path / "straight"), env=env(),
+                              capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    run = tmp_path / "stopped"
+    proc = subprocess.Popen(torchrun(2, "run", recipe, "--output", run), env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(proc, lambda: any(run.glob("checkpoints/train_seq-*/*/sasrec/seed0/checkpoint/last/state.json")))
+    proc.send_signal(signal.SIGTERM)  # torchrun stops its workers
+    proc.communicate(timeout=120)
+    (state,) = run.glob("checkpoints/train_seq-*/*/sasrec/seed0/checkpoint/last/state.json")
+    assert json.loads(state.read_text())["loop"]["epoch"] < 11
+    _no_half_written_artifacts(run)
+    resumed = subprocess.run(torchrun(2, "run", recipe, "--output", run), env=env(), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (results, log, weights), (results0, log0, weights0) = _outcome(run), _outcome(tmp_path / "straight")
+    assert results == results0 and log == log0
+    assert all((weights[k] == weights0[k]).all() for k in weights0)
 
 
 @pytest.mark.parametrize("stage", ["prepare", "train_seq"])
