@@ -191,6 +191,8 @@ def recbole_worker(workdir: Path, args: argparse.Namespace) -> dict:
         excluded += time.perf_counter() - tick
         log.append({"epoch": step / steps_per_epoch, "step": step, "valid_ndcg10": ours,
                     "recbole_valid_ndcg10": recbole_valid, "wall_s": wall})
+        with open(workdir / "recbole-curve.jsonl", "a") as fh:  # survives the worker being killed (OOM)
+            fh.write(json.dumps({**log[-1], "steps_per_epoch": steps_per_epoch}) + "\n")
         print(f"recbole step {step} (epoch {step / steps_per_epoch:.2f}): ndcg10 (mmrec evaluator) {ours:.4f}"
               + (f", RecBole's own {recbole_valid:.4f}" if recbole_valid is not None else "")
               + f", wall {wall:.0f}s", flush=True)
@@ -270,8 +272,14 @@ def main() -> None:
                   "--recbole-epochs", str(args.recbole_epochs), "--recbole-budget-s", str(args.recbole_budget_s),
                   "--recbole-batch-size", str(args.recbole_batch_size),
                   "--recbole-probes-per-epoch", str(args.recbole_probes_per_epoch)]
-        subprocess.run(rb_cmd, env=env, check=True)
-        rb = json.loads((workdir / "recbole.json").read_text())
+        rb_status = subprocess.run(rb_cmd, env=env).returncode
+        if rb_status == 0:
+            rb = json.loads((workdir / "recbole.json").read_text())
+        else:  # killed (the shared machine's OOM killer): keep the learning curve it logged so far
+            curve = [json.loads(line) for line in (workdir / "recbole-curve.jsonl").read_text().splitlines()]
+            rb = {"epochs": curve, "stopped_by": f"worker exited with status {rb_status} (killed)",
+                  "recbole_full_eval_seconds_943_users": None, "steps_per_epoch": curve[-1]["steps_per_epoch"],
+                  "steps_run": curve[-1]["step"]}
         rb_best = max(rb["epochs"], key=lambda e: e["valid_ndcg10"])
         ours_cmd = [sys.executable, __file__, "--worker", "ours", "--workdir", tmp, *common,
                     "--ours-epochs", str(args.ours_epochs), "--ours-batch-size", str(args.ours_batch_size),
@@ -311,7 +319,8 @@ def main() -> None:
     print(f"{'s to RecBole best valid NDCG@10':34}{rb_best['wall_s']:>16.1f}{reach:>12}")
     if t_ours:
         print(f"{'speed-up to RecBole best':34}{'':>16}{rb_best['wall_s'] / t_ours:>11.1f}x")
-    print(f"{'full-ranking eval, 943 users (s)':34}{rb['recbole_full_eval_seconds_943_users']:>16.3f}"
+    rb_eval = rb["recbole_full_eval_seconds_943_users"]
+    print(f"{'full-ranking eval, 943 users (s)':34}{(f'{rb_eval:.3f}' if rb_eval else 'n/a'):>16}"
           f"{ours['eval_seconds_943_users']['sasrec']:>12.3f}")
     for name, sec in ours["eval_seconds_943_users"].items():
         print(f"  mmrec {name:27}{'':>16}{sec:>12.3f}")

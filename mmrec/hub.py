@@ -5,7 +5,8 @@ side included: ID table, content buffers, code tables), ``config.json`` (the mod
 how to rebuild its item representation, the tensor shapes) and a generated ``README.md`` model card; optionally
 ``items.json`` maps item indices back to the dataset's item IDs. Loading reads JSON and safetensors only (never
 a pickle, no remote code) and checks the weights against the config before anything is loaded, so a mismatch
-is one error naming the file and the key.
+is one error naming the file and the key. Sparse (COO) buffers, e.g. a TF-IDF content matrix, are stored as
+``<key>.__indices`` / ``<key>.__values`` and rebuilt on load.
 
 Any ``nn.Module`` whose ``__init__`` takes a dataclass ``config`` (plus, optionally, ``item_repr`` and tensors
 that are saved under the same name) can inherit :class:`HubMixin` and be registered with :func:`register`.
@@ -119,11 +120,20 @@ class HubMixin(PyTorchModelHubMixin, library_name="mmrec", tags=["recommendation
             "item_repr": _describe_item_repr(item_repr) if isinstance(item_repr, nn.Module) else None,
             "n_items": getattr(self, "n_items", None),
             "tensors": {k: list(v.shape) for k, v in self.state_dict().items()},
+            "sparse": sorted(k for k, v in self.state_dict().items() if v.is_sparse),
         }
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(save_directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        tensors = {}
+        for key, value in self.state_dict().items():
+            value = value.detach().cpu()
+            if value.is_sparse:
+                value = value.coalesce()
+                tensors[f"{key}.__indices"], tensors[f"{key}.__values"] = value.indices(), value.values()
+            else:
+                tensors[key] = value
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(save_directory / WEIGHTS_FILE),
+                  metadata={"format": "pt"})
         write_json(save_directory / CONFIG_FILE, self.hub_config())
         item_ids = getattr(self, "item_ids", None)
         if item_ids is not None:
@@ -182,6 +192,22 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def _rebuild_sparse(tensors: dict[str, torch.Tensor], config: dict[str, Any], weights: Path) -> dict[str, torch.Tensor]:
+    """Sparse buffers back from their ``.__indices`` / ``.__values`` pair, shaped as ``config.json`` lists them."""
+    for key in config.get("sparse", []):
+        parts = [f"{key}.__indices", f"{key}.__values"]
+        missing = [p for p in parts if p not in tensors]
+        if missing or key not in config["tensors"]:
+            raise HubError(f"{weights}: sparse key '{key}' needs {' and '.join(parts)} and a shape in config.json")
+        indices, values = (tensors.pop(p) for p in parts)
+        try:
+            tensors[key] = torch.sparse_coo_tensor(indices, values, config["tensors"][key],
+                                                   check_invariants=True).coalesce()
+        except (RuntimeError, ValueError) as exc:
+            raise HubError(f"{weights}: sparse key '{key}' is inconsistent ({exc})") from None
+    return tensors
+
+
 def _check_weights(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], weights: Path,
                    config: Path, listed: dict[str, list[int]]) -> None:
     """Every key present with the right shape and finite values, or one error naming file and key."""
@@ -197,8 +223,9 @@ def _check_weights(expected: dict[str, torch.Tensor], found: dict[str, torch.Ten
                            f"model whose '{key}' is {list(tensor.shape)}")
         if key in listed and list(listed[key]) != list(tensor.shape):
             raise HubError(f"{config}: tensors.{key} lists shape {listed[key]}, the model has {list(tensor.shape)}")
-        if found[key].is_floating_point() and not torch.isfinite(found[key]).all():
-            bad = int((~torch.isfinite(found[key])).sum())
+        values = found[key].coalesce().values() if found[key].is_sparse else found[key]
+        if values.is_floating_point() and not torch.isfinite(values).all():
+            bad = int((~torch.isfinite(values)).sum())
             raise HubError(f"{weights}: key '{key}' holds {bad} NaN / infinite value(s)")
 
 
@@ -217,6 +244,7 @@ def _load(cls: type, config_path: Path, weights_path: Path, map_location: str) -
         tensors = read_safetensors(weights_path)
     except CorruptFileError as exc:
         raise HubError(str(exc)) from None
+    tensors = _rebuild_sparse(tensors, config, weights_path)
     kwargs: dict[str, Any] = {}
     for param in _init_params(model_cls):
         if param.name == "config":
@@ -304,6 +332,9 @@ def model_card(hub_config: dict[str, Any], report: dict[str, Any] | None = None,
             row = result.get(part, {})
             n = result.get("n_targets") if part == "overall" else row.get("n_targets")
             lines.append(f"| {part} | {_fmt(n)} | " + " | ".join(_fmt(row.get(m)) for m in headline) + " |")
+        mine = [r for r in result.get("per_seed", []) if r.get("seed") == seed]
+        if mine and isinstance(result.get("overall", {}).get("NDCG@10"), dict):
+            lines += ["", f"These weights (seed {seed}) alone: test NDCG@10 {_fmt(mine[0].get('NDCG@10'))}."]
         lines += ["", "Cold = test targets with at most the report's `cold_threshold` training interactions "
                   "(EVALUATION.md). Full ranking over all items, the user's history masked.", ""]
     return ModelCard("\n".join(lines))

@@ -104,3 +104,9 @@ def test_registry_configs_are_typed_and_suggest():
         from_dict(SASRecConfig, {"n_head": 2})
     with pytest.raises(ConfigError, match="divisible"):
         from_dict(SASRecConfig, {"dim": 10, "n_heads": 3})
+
+
+def test_content_knn_sparse_and_dense_content_agree():
+    dense = torch.rand(N + 1, 7) * (torch.rand(N + 1, 7) > 0.5)
+    h = torch.tensor([[0, 3, 4, 9], [1, 2, 2, 5]])
+    assert torch.allclose(ContentKNN(dense).score(h), ContentKNN(dense.to_sparse()).score(h), atol=1e-5)

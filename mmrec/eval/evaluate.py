@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
 
+from mmrec.config import EvalConfig
 from mmrec.eval.bins import FrequencyBins
-from mmrec.eval.metrics import RankingCases, Ties, metrics_from_ranks, rank_all
+from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
+from mmrec.data.splits import SequentialSplit
 from mmrec.models.base import Recommender
 
 
-@dataclasses.dataclass
-class EvalSettings:
-    ks: tuple[int, ...] = (5, 10, 20)
-    cold_threshold: int = 5
-    n_bins: int = 10
-    noisy_bin_min_targets: int = 30
-    batch_size: int = 1024
-    ties: Ties = "optimistic"
-
-
-def ranking_cases(split, part: str) -> RankingCases:
+def ranking_cases(split: SequentialSplit, part: str) -> RankingCases:
     """Cases of ``split.valid`` / ``split.test`` with the user's training items and the history masked."""
     cases = getattr(split, part)
     known = [split.train[u] for u in cases.users]
@@ -30,12 +21,14 @@ def ranking_cases(split, part: str) -> RankingCases:
 
 
 def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
-             settings: EvalSettings = EvalSettings()) -> dict:
+             settings: EvalConfig | None = None) -> dict:
     """Rank every target, then aggregate overall, warm / cold (count <= cold_threshold) and per frequency bin."""
+    settings = settings or EvalConfig()
     was_training = model.training
     model.eval()
     start = time.perf_counter()
-    ranks = rank_all(model.score, cases.with_max_len(model.max_len), settings.batch_size, settings.ties)
+    ranks = rank_all(model.score, cases.with_max_len(model.max_len), settings.batch_size, settings.ties,
+                     device=model.device)
     seconds = time.perf_counter() - start
     model.train(was_training)
     ks = list(settings.ks)
@@ -45,12 +38,17 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
     target_bins = bins.assign(target_counts)
     rows = bins.describe(item_counts, cases.targets.numpy(), settings.noisy_bin_min_targets)
     for row in rows:
-        row.update(metrics_from_ranks(ranks[target_bins == row["bin"]], ks))
+        row.update(_metrics(ranks[target_bins == row["bin"]], ks))
     return {
         "overall": metrics_from_ranks(ranks, ks),
-        "warm": {**metrics_from_ranks(ranks[~cold], ks), "n_targets": int((~cold).sum())},
-        "cold": {**metrics_from_ranks(ranks[cold], ks), "n_targets": int(cold.sum())},
+        "warm": {**_metrics(ranks[~cold], ks), "n_targets": int((~cold).sum())},
+        "cold": {**_metrics(ranks[cold], ks), "n_targets": int(cold.sum())},
         "bins": rows,
         "n_targets": len(ranks),
         "eval_seconds": seconds,
     }
+
+
+def _metrics(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:
+    """Metrics of a group of targets; none at all for an empty group (a 0 would read as a measured miss)."""
+    return metrics_from_ranks(ranks, ks) if len(ranks) else {}

@@ -68,16 +68,17 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, mask_rows: torch.T
 
 
 def rank_all(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases, batch_size: int = 1024,
-             ties: Ties = "optimistic") -> np.ndarray:
-    """Ranks of every case's target, scored in batches without gradients."""
+             ties: Ties = "optimistic", device: torch.device | str = "cpu") -> np.ndarray:
+    """Ranks of every case's target, scored in batches without gradients on ``device`` (the model's)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(cases), batch_size):
             stop = min(start + batch_size, len(cases))
             lo, hi = int(cases.mask_offsets[start]), int(cases.mask_offsets[stop])
-            scores = score(cases.histories[start:stop]).float()
-            out.append(target_ranks(scores, cases.targets[start:stop], cases.mask_rows[lo:hi] - start,
-                                    cases.mask_items[lo:hi], ties))
+            scores = score(cases.histories[start:stop].to(device)).float()
+            out.append(target_ranks(scores, cases.targets[start:stop].to(device),
+                                    (cases.mask_rows[lo:hi] - start).to(device), cases.mask_items[lo:hi].to(device),
+                                    ties))
     return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.int64)
 
 

@@ -61,12 +61,13 @@ def _std(value) -> float:
 
 
 def _fmt(value) -> str:
-    if value is None:
-        return "–"
+    if value is None or isinstance(value, str):
+        return "–" if value is None else value
+    digits = 4 if abs(_mean(value)) < 1 else 2  # metrics to 4 decimals, seconds and epochs to 2
     if isinstance(value, dict):
-        return f"{value['mean']:.4f} ± {value['std']:.4f}"
+        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 
@@ -277,7 +278,8 @@ def render_report(run_dir: str | Path) -> list[Path]:
     recipe, stats, results = collect(run_dir)
     stages = json.loads((run_dir / "stages.json").read_text())
     written = []
-    index = [f"# Run report: {stats['tables']['dataset']}", ""]
+    title = f"Run report: {stats['tables']['dataset']}"
+    entries: list[tuple[str, str]] = []  # (split, one-line summary)
     for split, summary in stats["splits"].items():
         models = results.get(split, {})
         report = {
@@ -312,17 +314,12 @@ def render_report(run_dir: str | Path) -> list[Path]:
         written.append(folder / "report.json")
         best = compare(models)
         top = next((n for n, v in best.items() if v == "best"), None)
-        index.append(f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {len(models)} model(s)"
-                     + (f"; best {HEADLINE}: {top} {_fmt(models[top]['overall'][HEADLINE])}" if top else ""))
-    write_text(run_dir / "index.md", "\n".join(index) + "\n")
-    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in index[2:])
-    links = items.replace(".md)", ".html)")
-    write_text(run_dir / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><style>{CSS}</style>"
-               f"</head><body><h1>{html.escape(index[0][2:])}</h1><ul>{_md_links_to_html(links)}</ul></body></html>\n")
+        entries.append((split, f"{len(models)} model(s)"
+                        + (f"; best {HEADLINE}: {top} {_fmt(models[top]['overall'][HEADLINE])}" if top else "")))
+    write_text(run_dir / "index.md", f"# {title}\n\n" + "".join(
+        f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries))
+    items = "".join(f"<li><a href='{html.escape(split)}/report.html'>{html.escape(split)}</a>: {html.escape(text)}</li>"
+                    for split, text in entries)
+    write_text(run_dir / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+               f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>{items}</ul></body></html>\n")
     return written
-
-
-def _md_links_to_html(text: str) -> str:
-    import re
-
-    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"<a href='\2'>\1</a>", text)

@@ -7,6 +7,7 @@ so a neural backbone, a popularity count and a content k-NN are ranked by exactl
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,13 @@ class Recommender(HubMixin, nn.Module):
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, N + 1)
         raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's tensors live (histories are moved there before ``score``)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
 
     @classmethod
     def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":
@@ -96,14 +104,15 @@ def default_item_repr(item_repr: ItemRepresentation | None, n_items: int, dim: i
 
 
 def left_pad(sequences: list[np.ndarray], max_len: int | None) -> torch.Tensor:
-    """The last ``max_len`` items of each sequence, left-padded with 0 into one (B, L) tensor (vectorised)."""
+    """The last ``max_len`` items of each sequence (None: all), left-padded with 0 into one (B, L) tensor."""
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    width = int(lengths.max(initial=0)) if max_len is None else max_len
-    width = max(width, 1)
-    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if lengths.sum() else np.zeros(0, np.int64)
-    ends = np.cumsum(lengths)  # position after each sequence's last item in ``flat``
-    offsets = np.arange(-width, 0)  # column j reads item ends - width + j
-    idx = ends[:, None] + offsets[None, :]
-    valid = idx >= (ends - lengths)[:, None]
-    out = np.where(valid, flat[np.clip(idx, 0, max(len(flat) - 1, 0))] if len(flat) else 0, 0)
-    return torch.from_numpy(out.astype(np.int64))
+    width = max(int(lengths.max(initial=0)) if max_len is None else max_len, 1)
+    flat = np.concatenate([np.zeros(1, np.int64), *[np.asarray(s, dtype=np.int64) for s in sequences]])
+    ends = 1 + np.cumsum(lengths)
+    return gather_left_padded(flat, ends - lengths, ends, width)
+
+
+def gather_left_padded(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> torch.Tensor:
+    """Rows ``flat[max(start, end - width):end]`` left-padded to ``width``, in one gather. ``flat[0]`` must be 0."""
+    idx = ends[:, None] + np.arange(-width, 0)[None, :]
+    return torch.from_numpy(flat[np.where(idx >= starts[:, None], idx, 0)].astype(np.int64))

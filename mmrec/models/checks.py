@@ -18,7 +18,11 @@ def check_item_matrix(matrix: torch.Tensor, what: str, n_items: int | None = Non
     if dim is not None and matrix.shape[1] != dim:
         raise ValueError(f"{what}: {matrix.shape[1]}-dimensional rows, expected {dim}")
     if matrix.is_floating_point():
-        bad = (~torch.isfinite(matrix)).any(dim=1).nonzero().flatten()
+        if matrix.is_sparse:  # COO (e.g. TF-IDF): only stored values can be non-finite
+            matrix = matrix.coalesce()
+            bad = matrix.indices()[0][~torch.isfinite(matrix.values())].unique()
+        else:
+            bad = (~torch.isfinite(matrix)).any(dim=1).nonzero().flatten()
         if len(bad):
             raise ValueError(f"{what}: {len(bad)} row(s) hold NaN or infinite values, e.g. item index "
                              f"{', '.join(map(str, bad[:5].tolist()))}")

@@ -28,20 +28,23 @@ class ContentKNN(Recommender):
     max_len = None  # reads the whole history
 
     def __init__(self, content: torch.Tensor):
+        """``content``: (N + 1, d) item vectors, dense or sparse (COO, e.g. TF-IDF); rows are L2-normalised here."""
         super().__init__()
         check_item_matrix(content, "content_knn: content matrix")
         self.n_items = content.shape[0] - 1
-        content = F.normalize(content.float(), dim=1)
-        content[0] = 0.0
+        content = _normalise_rows(content.float())
         self.register_buffer("content", content)
+        self.register_buffer("content_t", content.t().coalesce() if content.is_sparse else content.t())
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:
         # (B, N+1) bag of the history, so a long history never materialises (B, L, d)
         bag = torch.zeros(histories.shape[0], self.n_items + 1, device=histories.device)
         bag.scatter_add_(1, histories, torch.ones_like(histories, dtype=bag.dtype))
         bag[:, 0] = 0.0
-        profile = F.normalize(bag @ self.content, dim=1)
-        return profile @ self.content.T
+        if self.content.is_sparse:  # sparse x dense products only: cost ~ nnz * B
+            profile = F.normalize(torch.sparse.mm(self.content_t, bag.t()), dim=0)  # (d, B)
+            return torch.sparse.mm(self.content, profile).t()
+        return F.normalize(bag @ self.content, dim=1) @ self.content_t
 
     @classmethod
     def build(cls, config: ContentKNNConfig, data: ModelData,
@@ -51,14 +54,30 @@ class ContentKNN(Recommender):
         return cls(tfidf_content(data.item_text, config.max_features, config.min_df))
 
 
+def _normalise_rows(content: torch.Tensor) -> torch.Tensor:
+    """Unit-length rows (zero rows stay zero); row 0, the padding, is zeroed."""
+    if not content.is_sparse:
+        content = F.normalize(content, dim=1)
+        content[0] = 0.0
+        return content
+    content = content.coalesce()
+    rows, values = content.indices()[0], content.values()
+    norms = torch.zeros(content.shape[0]).index_add_(0, rows, values ** 2).sqrt().clamp_min(1e-12)
+    keep = rows != 0
+    return torch.sparse_coo_tensor(content.indices()[:, keep], (values / norms[rows])[keep], content.shape,
+                                   check_invariants=True).coalesce()
+
+
 def tfidf_content(texts: list[str], max_features: int, min_df: int) -> torch.Tensor:
-    """(N + 1, vocab) TF-IDF rows for items 1..N, row 0 zero."""
+    """(N + 1, vocab) sparse TF-IDF rows for items 1..N, row 0 empty."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     min_df = min(min_df, max(1, len(texts)))
     try:
         matrix = TfidfVectorizer(max_features=max_features, min_df=min_df, sublinear_tf=True).fit_transform(texts)
     except ValueError:  # every text empty: no vocabulary, all items equally (dis)similar
-        matrix = np.zeros((len(texts), 1), dtype=np.float32)
-    dense = matrix.toarray() if hasattr(matrix, "toarray") else matrix
-    return torch.from_numpy(np.vstack([np.zeros((1, dense.shape[1])), dense]).astype(np.float32))
+        return torch.zeros(len(texts) + 1, 1).to_sparse()
+    coo = matrix.tocoo()
+    indices = torch.from_numpy(np.vstack([coo.row + 1, coo.col]).astype(np.int64))  # shift: row 0 is padding
+    return torch.sparse_coo_tensor(indices, torch.from_numpy(coo.data.astype(np.float32)),
+                                   (len(texts) + 1, matrix.shape[1]), check_invariants=True).coalesce()

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mmrec.config import RecipeConfig
-from mmrec.eval.evaluate import EvalSettings, evaluate, ranking_cases
+from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.io import write_json
 from mmrec.models.base import ModelData, SequentialRecommender
 from mmrec.models.registry import get_spec
@@ -28,11 +27,6 @@ from mmrec.stages.prepare import load_prepared
 from mmrec.train import distributed
 from mmrec.train.common import default_device, seed_everything
 from mmrec.train.sequential import SequentialTrainer
-
-
-def eval_settings(cfg: RecipeConfig) -> EvalSettings:
-    e = cfg.eval
-    return EvalSettings(tuple(e.ks), e.cold_threshold, e.n_bins, e.noisy_bin_min_targets, e.batch_size)
 
 
 def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, workdir: Path) -> dict:
@@ -53,7 +47,7 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
         if distributed.context().is_main:
             model.save_pretrained(workdir / "model")  # mmrec.hub format: what `mmrec push` / load_model read
     train_seconds = time.perf_counter() - start
-    result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), eval_settings(cfg))
+    result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
     return {**result, "train_seconds": train_seconds, **facts}
 
 
@@ -114,14 +108,14 @@ def run(ctx: StageContext) -> None:
                 per_seed.append(result)
             summary = summarise(per_seed)
             summary["seeds"] = cfg.seeds if stochastic else []
-            summary["config"] = dataclasses.asdict(cfg.train.models[name])
+            summary["config"] = {k: v for k, v in dataclasses.asdict(cfg.train.models[name]).items()
+                                 if k != "n_items"}
             if stochastic:
                 summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"], "best_epoch": r.get("best_epoch"),
                                         "train_seconds": r["train_seconds"]} for s, r in zip(cfg.seeds, per_seed)]
             results.setdefault(split_name, {})[name] = summary
     write_json(ctx.out / "results.json", results)
     write_json(ctx.out / "training_log.json", logs)
-    torch.set_grad_enabled(True)
     if distributed.context().is_main:
         shutil.rmtree(work_root, ignore_errors=True)
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from mmrec.config import TrainConfig
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
-from mmrec.models.base import SequentialRecommender
+from mmrec.models.base import SequentialRecommender, gather_left_padded
 from mmrec.train import distributed
 from mmrec.train.common import Checkpointer, EarlyStopping, seed_everything
 from mmrec.train.losses import full_softmax_ce, sampled_bce
@@ -45,13 +45,10 @@ def training_windows(train: list[np.ndarray], max_len: int, stride: int | None =
     lengths = np.fromiter((len(s) for s in train), dtype=np.int64, count=len(train))
     per_user = np.where(lengths >= 2, -(-(lengths - 1) // stride), 0)  # ceil((n - 1) / stride) windows
     user = np.repeat(np.arange(len(train)), per_user)
-    j = np.arange(per_user.sum()) - np.repeat(np.cumsum(per_user) - per_user, per_user)
-    starts = np.cumsum(lengths) - lengths
-    ends = starts[user] + lengths[user] - j * stride  # one past each window's last item in ``flat``
-    flat = np.concatenate([s for s in train if len(s)]) if lengths.sum() else np.zeros(1, np.int64)
-    idx = ends[:, None] + np.arange(-(max_len + 1), 0)[None, :]
-    windows = np.where(idx >= starts[user][:, None], flat[np.clip(idx, 0, len(flat) - 1)], 0)
-    return torch.from_numpy(windows.astype(np.int64))
+    j = np.arange(per_user.sum()) - np.repeat(np.cumsum(per_user) - per_user, per_user)  # window index in user
+    flat = np.concatenate([np.zeros(1, np.int64), *[np.asarray(s, dtype=np.int64) for s in train]])
+    starts = 1 + np.cumsum(lengths) - lengths
+    return gather_left_padded(flat, starts[user], starts[user] + lengths[user] - j * stride, max_len + 1)
 
 
 def window_targets(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +85,7 @@ class SequentialTrainer:
         return torch.randperm(len(self.windows), generator=gen)[self.rank::self.world_size]
 
     def validate(self) -> float:
-        ranks = rank_all(self.model.score, self.valid, self.eval_batch_size)
+        ranks = rank_all(self.model.score, self.valid, self.eval_batch_size, device=self.device)
         return metrics_from_ranks(ranks, [10])["NDCG@10"]
 
     def fit(self) -> EarlyStopping:

@@ -120,3 +120,16 @@ def test_model_card_states_dataset_protocol_headline_and_cold_numbers(tmp_path):
                  "| cold | 43 |", "0.0432", "Training seed: 0", "library_name: mmrec"]:
         assert text in card, text
     assert "## Evaluation" not in str(model_card(model.hub_config()))
+
+
+def test_sparse_tfidf_content_round_trips(tmp_path):
+    from mmrec.models.content_knn import tfidf_content
+
+    content = tfidf_content(["space war robots", "space robots", "romance in paris", "paris robots"], 100, 1)
+    model = ContentKNN(content)
+    assert model.content.is_sparse
+    model.save_pretrained(tmp_path)
+    loaded = load_model(tmp_path)
+    assert loaded.content.is_sparse
+    h = torch.tensor([[0, 1, 2], [3, 4, 1]])
+    assert torch.equal(loaded.score(h), model.score(h))
