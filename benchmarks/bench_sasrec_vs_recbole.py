@@ -137,6 +137,7 @@ def recbole_worker(workdir: Path, args: argparse.Namespace) -> dict:
     from recbole.utils import init_seed
 
     torch.autograd.set_detect_anomaly(False)  # RecBole's SINE module turns it on at import
+    os.chdir(workdir)  # RecBole writes log/ and log_tensorboard/ into the working directory
     torch.set_num_threads(args.threads)
     s = SETTINGS
     config = Config(model="SASRec", dataset="ml-100k", config_dict={

@@ -85,3 +85,17 @@ def test_rank_all_batches_agree_with_one_batch():
     hidden = set(histories[0]) | set(known[0]) | {0}
     expected = sum(1 for i in range(30) if i not in hidden and i != targets[0] and s[i] > s[targets[0]])
     assert rank_all(score, cases)[0] == expected
+
+
+def test_report_labels_gaps_under_two_std_as_no_difference():
+    from mmrec.eval.report import compare
+
+    def model(mean, std=None):
+        value = mean if std is None else {"mean": mean, "std": std, "n": 3}
+        return {"overall": {"NDCG@10": value}}
+
+    verdict = compare({"a": model(0.100, 0.004), "b": model(0.095, 0.003), "c": model(0.080, 0.002),
+                       "d": model(0.100)})
+    assert verdict["a"] == "best" and verdict["d"] == "equal to best"
+    assert verdict["b"].startswith("no difference")  # gap 0.005 < 2 x 0.004
+    assert verdict["c"].startswith("worse")  # gap 0.020 > 2 x 0.004

@@ -85,7 +85,9 @@ def compare(models: dict, group: str = "overall", metric: str = HEADLINE) -> dic
         gap = _mean(values[best]) - _mean(value)
         spread = max(_std(values[best]), _std(value))
         seeded = isinstance(values[best], dict) or isinstance(value, dict)
-        if not seeded:
+        if gap <= 1e-12:
+            out[name] = "equal to best"
+        elif not seeded:
             out[name] = f"worse by {gap:.4f} (single run: no std)"
         elif gap < 2 * spread:
             out[name] = f"no difference (gap {gap:.4f} < 2 std)"
