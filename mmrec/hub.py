@@ -189,6 +189,9 @@ def _read_config(path: Path) -> dict[str, Any]:
     for key, kind in (("config", dict), ("tensors", dict)):
         if not isinstance(config.get(key), kind):
             raise HubError(f"{path}: key '{key}' must be a JSON object")
+    if config.get("mmrec_format", FORMAT_VERSION) > FORMAT_VERSION:
+        raise HubError(f"{path}: key 'mmrec_format' is {config['mmrec_format']}, written by a newer mmrec than this "
+                       f"one (reads format {FORMAT_VERSION}); upgrade mmrec")
     return config
 
 

@@ -109,6 +109,8 @@ HUB_CASES = {
     "config.json not JSON": (lambda f: (f / "config.json").write_text("{oops"), r"m/config\.json: not readable JSON"),
     "unknown model type": (lambda f: _edit_config(f, lambda c: c.update(model_type="sasrek")),
                            r"m/config\.json: unknown model_type 'sasrek'; did you mean 'sasrec'\?"),
+    "newer format": (lambda f: _edit_config(f, lambda c: c.update(mmrec_format=99)),
+                     r"m/config\.json: key 'mmrec_format' is 99, written by a newer mmrec"),
     "unknown config key": (lambda f: _edit_config(f, lambda c: c["config"].update(n_head=2)),
                            r"m/config\.json: unknown config key 'config\.n_head'; did you mean 'n_heads'\?"),
     "shape mismatch": (lambda f: _edit_config(f, lambda c: c["config"].update(max_len=7)),
