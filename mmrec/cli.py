@@ -1,8 +1,10 @@
-"""The ``mmrec`` command: ``run`` a recipe (all stages or one), re-render a ``report``."""
+"""The ``mmrec`` command: ``run`` a recipe (all stages or one), re-render a ``report``, ``push`` a trained model
+to the Hugging Face Hub, ``score`` a history with a saved model."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -12,8 +14,11 @@ import datasets
 from mmrec.config import ConfigError, load_recipe
 from mmrec.data.errors import DataError
 from mmrec.eval.report import render_report
+from mmrec.hub import HubError
+from mmrec.io import CorruptFileError
 from mmrec.pipeline import Pipeline, RunLockedError
 from mmrec.stages import default_stages
+from mmrec.train import distributed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +31,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stage", action="append", help="run only this stage and what it needs (repeatable)")
     report = sub.add_parser("report", help="re-render the report of a finished run")
     report.add_argument("run_dir", type=Path)
+    push = sub.add_parser("push", help="push a run's trained model (default: best NDCG@10) to the Hugging Face Hub")
+    push.add_argument("run_dir", type=Path)
+    push.add_argument("repo_id", help="Hub repository, e.g. my-org/ml-100k-sasrec")
+    push.add_argument("--split", help="which split's model (default: any)")
+    push.add_argument("--model", help="which model, e.g. sasrec (default: the best NDCG@10 in the report)")
+    push.add_argument("--seed", type=int, help="which seed's weights (default: the first)")
+    push.add_argument("--local-dir", type=Path, help="also write the repository folder here")
+    push.add_argument("--dry-run", action="store_true", help="write the folder (--local-dir) but upload nothing")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    score = sub.add_parser("score", help="top items for one history, from a saved model (folder or Hub repo id)")
+    score.add_argument("model", help="saved model folder or Hub repo id (cached repos load with HF_HUB_OFFLINE=1)")
+    score.add_argument("--history", nargs="+", required=True, help="item IDs, oldest first")
+    score.add_argument("--top", type=int, default=10)
+    score.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -39,21 +58,62 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
     try:
+        if args.command == "push":
+            return _push(args)
+        if args.command == "score":
+            return _score(args)
         if args.command == "run":
             cfg = load_recipe(args.recipe, args.overrides)
             run_dir = args.output or Path("runs") / cfg.name
+            group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
+            if not group.is_main:
+                logging.getLogger().setLevel(logging.WARNING)  # one log, from rank 0
             Pipeline(cfg, run_dir, default_stages()).run(args.stage)
-            if args.stage:
+            if args.stage or not group.is_main:
                 return 0
         else:
             run_dir = args.run_dir
         for path in render_report(run_dir):
             print(f"report: {path}")
         return 0
-    except (ConfigError, DataError, RunLockedError, FileNotFoundError, KeyError) as exc:
+    except (ConfigError, DataError, RunLockedError, HubError, CorruptFileError, FileNotFoundError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"mmrec: error: {message}", file=sys.stderr)
         return 2
+
+
+def _push(args: argparse.Namespace) -> int:
+    from mmrec.hub import export_run_model
+
+    if args.dry_run and args.local_dir is None:
+        raise HubError("--dry-run writes the repository folder only; name it with --local-dir DIR")
+    model, choice, card = export_run_model(args.run_dir, args.local_dir, args.split, args.model, args.seed)
+    print(f"model: {choice.split}/{choice.name}/seed{choice.seed} ({choice.path})")
+    if args.local_dir is not None:
+        print(f"folder: {args.local_dir}")
+    if not args.dry_run:
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            url = model.push_to_hub(args.repo_id, private=args.private or None, model_card_kwargs=card,
+                                    commit_message=f"mmrec: {choice.name} ({choice.split}, seed {choice.seed})")
+        except (HfHubHTTPError, OSError) as exc:  # offline mode, no network, no token, refused
+            raise HubError(f"cannot push to {args.repo_id}: {str(exc).splitlines()[0]} "
+                           "(write the folder only with --dry-run --local-dir DIR)") from None
+        print(f"pushed: {url}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from mmrec.hub import load_model, recommend
+
+    top = recommend(load_model(args.model), args.history, args.top)
+    if args.json:
+        print(json.dumps(top))
+    else:
+        for rank, row in enumerate(top, 1):
+            print(f"{rank:3d}  {row['item_id']}  {row['score']:.4f}")
+    return 0
 
 
 if __name__ == "__main__":

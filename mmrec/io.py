@@ -83,6 +83,21 @@ def remove_stale_temporaries(directory: str | Path) -> None:
             path.unlink(missing_ok=True)
 
 
+class CorruptFileError(ValueError):
+    """A stored file that cannot be read back (truncated, corrupt, or holding non-finite numbers)."""
+
+
+def read_safetensors(path: str | Path) -> dict[str, Any]:
+    """Tensors of a safetensors file (never a pickle); a truncated or corrupt file is an error naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CorruptFileError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from None
+
+
 def hash_obj(obj: Any) -> str:
     """Stable short hash of a JSON-able object (config sections, upstream keys)."""
     blob = json.dumps(obj, sort_keys=True, default=_json_default).encode()

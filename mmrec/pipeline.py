@@ -4,6 +4,10 @@
 stages and a killed run resumes at the first unfinished one. Changing a stage's config (or anything
 upstream of it) changes its key, so stale artifacts are never reused. One process at a time may use a run
 directory: a second one is refused with a clear message.
+
+Under ``torchrun`` only rank 0 takes the lock and writes artifacts; a stage marked ``distributed`` runs on every
+rank (each writes into a private scratch directory that is discarded), any other stage runs on rank 0 while the
+rest wait at a barrier, and every rank moves to the next stage together.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +24,7 @@ from typing import Any
 
 from mmrec.config import RecipeConfig, to_dict
 from mmrec.io import atomic_dir, hash_obj, remove_stale_temporaries, write_json, write_text
+from mmrec.train import distributed
 
 log = logging.getLogger("mmrec")
 
@@ -44,6 +50,7 @@ class Stage:
     sections: tuple[str, ...] = ()  # recipe sections whose values are part of the key
     version: str = "1"  # bump when the stage's output format or semantics change
     fingerprint: Callable[[RecipeConfig], str] | None = None  # hash of external inputs (dataset files)
+    distributed: bool = False  # every rank runs it (it shards its own work); otherwise rank 0 alone
 
 
 class RunLockedError(RuntimeError):
@@ -91,23 +98,34 @@ class Pipeline:
         return order
 
     def run(self, targets: list[str] | None = None) -> dict[str, Path]:
+        main = distributed.context().is_main
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock():
-            remove_stale_temporaries(self.run_dir / "artifacts")
-            write_text(self.run_dir / "recipe.json", json.dumps(to_dict(self.cfg), indent=2) + "\n")
+        with self._lock() if main else _Locked(None):
+            if main:
+                remove_stale_temporaries(self.run_dir / "artifacts")
+                write_text(self.run_dir / "recipe.json", json.dumps(to_dict(self.cfg), indent=2) + "\n")
             done: dict[str, Path] = {}
             for name in self.plan(targets):
                 path = self.artifact(name)
+                distributed.barrier()  # every rank sees the same finished artifacts
                 if (path / "stage.json").is_file():
                     log.info("stage %-9s cached   %s", name, path.name)
                 else:
                     self._run_stage(name, path, {need: done[need] for need in self.stages[name].needs})
                 done[name] = path
-            write_json(self.run_dir / "stages.json", {name: str(p.relative_to(self.run_dir)) for name, p in done.items()})
+            if main:
+                write_json(self.run_dir / "stages.json",
+                           {name: str(p.relative_to(self.run_dir)) for name, p in done.items()})
+            distributed.barrier()
             return done
 
     def _run_stage(self, name: str, path: Path, inputs: dict[str, Path]) -> None:
         stage = self.stages[name]
+        if not distributed.context().is_main:
+            if stage.distributed:  # a helper rank: its share of the work counts, its files do not
+                with tempfile.TemporaryDirectory(prefix="mmrec-rank-") as scratch:
+                    stage.run(StageContext(self.cfg, self.run_dir, Path(scratch), inputs, self.key(name)))
+            return
         log.info("stage %-9s running  %s", name, path.name)
         start = time.perf_counter()
         with atomic_dir(path) as tmp:
@@ -130,11 +148,12 @@ class Pipeline:
 
 class _Locked:
     def __init__(self, handle: Any):
-        self.handle = handle
+        self.handle = handle  # None: nothing to release (a helper rank of a distributed run)
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc: Any) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()

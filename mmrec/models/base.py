@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmrec.hub import HubMixin
+from mmrec.models.checks import check_item_matrix
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 
 
@@ -34,8 +36,11 @@ class ModelData:
         return counts
 
 
-class Recommender(nn.Module):
-    """Scores every item index 0..N for each history; column 0 (padding) is never recommended."""
+class Recommender(HubMixin, nn.Module):
+    """Scores every item index 0..N for each history; column 0 (padding) is never recommended.
+
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`mmrec.hub.HubMixin`.
+    """
 
     n_items: int
     max_len: int | None = None  # how many recent history items the model reads (None: all of them)
@@ -93,6 +98,8 @@ def default_item_repr(item_repr: ItemRepresentation | None, n_items: int, dim: i
     if item_repr.dim != dim or item_repr.n_items != n_items:
         raise ValueError(f"item representation is {item_repr.n_items} items x {item_repr.dim}-d, "
                          f"the model expects {n_items} x {dim}-d")
+    with torch.no_grad():
+        check_item_matrix(item_repr.all_items(), f"item representation {type(item_repr).__name__}", n_items, dim)
     return item_repr
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mmrec.models.base import ModelData, Recommender
+from mmrec.models.checks import check_item_matrix
 from mmrec.models.item_repr import ItemRepresentation
 
 
@@ -29,6 +30,7 @@ class ContentKNN(Recommender):
     def __init__(self, content: torch.Tensor):
         """``content``: (N + 1, d) item vectors, dense or sparse (COO, e.g. TF-IDF); rows are L2-normalised here."""
         super().__init__()
+        check_item_matrix(content, "content_knn: content matrix")
         self.n_items = content.shape[0] - 1
         content = _normalise_rows(content.float())
         self.register_buffer("content", content)

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from safetensors.torch import save_file
 
 from mmrec.config import RecipeConfig
 from mmrec.eval.evaluate import evaluate, ranking_cases
@@ -25,6 +24,7 @@ from mmrec.models.base import ModelData, SequentialRecommender
 from mmrec.models.registry import get_spec
 from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.prepare import load_prepared
+from mmrec.train import distributed
 from mmrec.train.common import default_device, seed_everything
 from mmrec.train.sequential import SequentialTrainer
 
@@ -44,8 +44,8 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
         model.cpu()
         facts = {"best_epoch": early.best_epoch, "epochs_run": len(trainer.history),
                  "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history]}
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(workdir / "model.safetensors"))
-        write_json(workdir / "config.json", dataclasses.asdict(model.config))  # n_items filled in: rebuildable
+        if distributed.context().is_main:
+            model.save_pretrained(workdir / "model")  # mmrec.hub format: what `mmrec push` / load_model read
     train_seconds = time.perf_counter() - start
     result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
     return {**result, "train_seconds": train_seconds, **facts}
@@ -97,14 +97,14 @@ def run(ctx: StageContext) -> None:
                 done = workdir / "result.json"
                 if not done.is_file():
                     workdir.mkdir(parents=True, exist_ok=True)
-                    write_json(done, run_cell(cfg, split, data, name, seed, workdir))
+                    result = run_cell(cfg, split, data, name, seed, workdir)
+                    if distributed.context().is_main:
+                        write_json(done, result)
+                    distributed.barrier()
                 result = json.loads(done.read_text())
                 logs.setdefault(split_name, {}).setdefault(name, {})[str(seed)] = result.pop("history", [])
-                if (workdir / "model.safetensors").is_file():
-                    target = ctx.out / "models" / split_name / name / f"seed{seed}"
-                    target.mkdir(parents=True, exist_ok=True)
-                    for file in ("model.safetensors", "config.json"):
-                        shutil.copy2(workdir / file, target / file)
+                if (workdir / "model" / "config.json").is_file():
+                    shutil.copytree(workdir / "model", ctx.out / "models" / split_name / name / f"seed{seed}")
                 per_seed.append(result)
             summary = summarise(per_seed)
             summary["seeds"] = cfg.seeds if stochastic else []
@@ -116,7 +116,9 @@ def run(ctx: StageContext) -> None:
             results.setdefault(split_name, {})[name] = summary
     write_json(ctx.out / "results.json", results)
     write_json(ctx.out / "training_log.json", logs)
-    shutil.rmtree(work_root, ignore_errors=True)
+    if distributed.context().is_main:
+        shutil.rmtree(work_root, ignore_errors=True)
 
 
-STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="1")
+STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="1",
+              distributed=True)

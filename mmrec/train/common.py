@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from mmrec.io import atomic_dir
+from mmrec.io import atomic_dir, read_safetensors
+from mmrec.train import distributed
 
 
 def seed_everything(seed: int) -> None:
@@ -29,7 +30,8 @@ def seed_everything(seed: int) -> None:
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """This process's device: its own GPU under torchrun (``LOCAL_RANK``), the GPU when present, else CPU."""
+    return distributed.context().device
 
 
 @dataclasses.dataclass
@@ -90,18 +92,19 @@ class Checkpointer:
         self.directory = Path(directory)
 
     def save(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loop_state: dict[str, Any],
-             best: bool = False) -> None:
+             best: bool = False, ranks_rng: dict[str, torch.Tensor] | None = None) -> None:
+        """``ranks_rng``: every rank's RNG state in a multi-process run (``distributed.gather_rng_states``)."""
         opt_tensors, opt_scalars = _flatten_optimizer(optimizer)
+        if best:  # before ``last``: a kill between the two must not leave a ``last`` that claims a missing best
+            with atomic_dir(self.directory / "best") as tmp:
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
         with atomic_dir(self.directory / "last") as tmp:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             torch_rng = torch.get_rng_state()
-            save_file({"torch_rng": torch_rng}, str(tmp / "rng.safetensors"))
+            save_file({"torch_rng": torch_rng, **(ranks_rng or {})}, str(tmp / "rng.safetensors"))
             (tmp / "state.json").write_text(json.dumps({"loop": loop_state, "optimizer": opt_scalars,
                                                         "rng": _rng_state()}))
-        if best:
-            with atomic_dir(self.directory / "best") as tmp:
-                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
 
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
         """Load the last checkpoint into ``model`` and ``optimizer``; returns the loop state, or None if none."""
@@ -109,10 +112,11 @@ class Checkpointer:
         if not (last / "state.json").is_file():
             return None
         state = json.loads((last / "state.json").read_text())
-        model.load_state_dict(load_file(str(last / "model.safetensors")))
-        optimizer.load_state_dict(_unflatten_optimizer(load_file(str(last / "optimizer.safetensors")),
+        model.load_state_dict(read_safetensors(last / "model.safetensors"))
+        optimizer.load_state_dict(_unflatten_optimizer(read_safetensors(last / "optimizer.safetensors"),
                                                        state["optimizer"]))
-        torch.set_rng_state(load_file(str(last / "rng.safetensors"))["torch_rng"])
+        rng = read_safetensors(last / "rng.safetensors")
+        torch.set_rng_state(rng.get(f"torch_rng.rank{distributed.context().rank}", rng["torch_rng"]))
         random.setstate(ast.literal_eval(state["rng"]["python"]))
         np_state = np.random.get_state()
         np.random.set_state((np_state[0], np.asarray(state["rng"]["numpy"], dtype=np.uint32),
@@ -122,5 +126,5 @@ class Checkpointer:
     def load_best(self, model: torch.nn.Module) -> None:
         path = self.directory / "best" / "model.safetensors"
         if path.is_file():
-            model.load_state_dict(load_file(str(path)))
+            model.load_state_dict(read_safetensors(path))
 

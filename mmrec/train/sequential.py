@@ -5,8 +5,10 @@ Each user's training sequence is cut once, up front, into windows of ``max_len +
 those rows, so no Python runs per sample. Early stopping on validation NDCG@10, a resumable checkpoint every
 epoch, test-time weights = the best validation epoch.
 
-Multi-process seam (DDP later): ``rank`` / ``world_size`` shard each epoch's permutation, ``_wrap`` is the one
-place the model would be wrapped, and only rank 0 writes checkpoints.
+Multi-process (``torchrun``, see ``mmrec.train.distributed``): ``rank`` / ``world_size`` (default: the process
+group's) shard each epoch's permutation, each rank takes ``batch_size / world_size`` rows per step so the global
+batch is the single-process one, the loss is weighted so DDP's gradient average equals the global batch's mean,
+and only rank 0 writes checkpoints (the others wait at a barrier).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tqdm.auto import tqdm
 from mmrec.config import TrainConfig
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.models.base import SequentialRecommender, gather_left_padded
+from mmrec.train import distributed
 from mmrec.train.common import Checkpointer, EarlyStopping, seed_everything
 from mmrec.train.losses import full_softmax_ce, sampled_bce
 
@@ -59,10 +62,12 @@ class SequentialTrainer:
 
     def __init__(self, model: SequentialRecommender, train: list[np.ndarray], valid: RankingCases,
                  optim: TrainConfig, seed: int = 0, eval_batch_size: int = 1024, checkpoint_dir: str | Path | None = None,
-                 rank: int = 0, world_size: int = 1, device: torch.device | None = None,
+                 rank: int | None = None, world_size: int | None = None, device: torch.device | None = None,
                  stop_at: float | None = None):
         self.model, self.optim, self.seed, self.eval_batch_size = model, optim, seed, eval_batch_size
-        self.rank, self.world_size = rank, world_size
+        group = distributed.context()
+        self.rank = group.rank if rank is None else rank
+        self.world_size = group.world_size if world_size is None else world_size
         self.device = device or torch.device("cpu")
         self.windows = training_windows(train, model.max_len, optim.window_stride)
         self.valid = valid.with_max_len(model.max_len)
@@ -71,8 +76,8 @@ class SequentialTrainer:
         self.history: list[EpochLog] = []
 
     def _wrap(self, model: SequentialRecommender) -> torch.nn.Module:
-        """The one place a distributed wrapper (DistributedDataParallel) goes."""
-        return model
+        """The one place a distributed wrapper goes: DistributedDataParallel in a multi-process run."""
+        return distributed.wrap(model, self.device)
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         """This rank's rows for ``epoch``: a permutation seeded by (seed, epoch), so resuming replays it."""
@@ -97,7 +102,8 @@ class SequentialTrainer:
             early = EarlyStopping(**loop["early"])
             self.history = [EpochLog(**e) for e in loop["history"]]
         t0 = time.perf_counter() - (self.history[-1].wall_seconds if self.history else 0.0)
-        n_batches = math.ceil(len(self._epoch_order(0)) / self.optim.batch_size)
+        per_rank = distributed.per_rank_batch(self.optim.batch_size, self.world_size)
+        n_batches = math.ceil(len(self.windows) / self.optim.batch_size)  # the same on every rank
         bar = tqdm(range(start_epoch, self.optim.epochs), desc=type(model).__name__.lower(), unit="epoch",
                    disable=not self.optim.progress or self.rank != 0, leave=False, initial=start_epoch,
                    total=self.optim.epochs)
@@ -108,17 +114,24 @@ class SequentialTrainer:
             net.train()
             order, total = self._epoch_order(epoch), 0.0
             for b in range(n_batches):
-                rows = self.windows[order[b * self.optim.batch_size:(b + 1) * self.optim.batch_size]].to(self.device)
+                rows = self.windows[order[b * per_rank:(b + 1) * per_rank]].to(self.device)
                 inputs, targets = window_targets(rows)
                 states = net(inputs)
-                if self.optim.loss == "ce":
+                count = (targets > 0).sum()
+                if count == 0:  # this rank's share of a short last batch is empty: contribute zero gradient
+                    loss = states.sum() * 0.0
+                elif self.optim.loss == "ce":
                     loss = full_softmax_ce(states, targets, model.item_repr)
                 else:
                     loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
+                if self.world_size > 1:  # DDP averages gradients: weight by this rank's share of the batch's targets
+                    loss = loss * (count * self.world_size / distributed.all_reduce_sum(count))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += loss.item()
+            if self.world_size > 1:  # the logged loss is the global batch's mean, as in one process
+                total = distributed.all_reduce_sum(torch.tensor(total, dtype=torch.float64)).item() / self.world_size
             train_s = time.perf_counter() - tick
             tick = time.perf_counter()
             model.eval()
@@ -128,10 +141,12 @@ class SequentialTrainer:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self.history.append(EpochLog(epoch, total / max(n_batches, 1), ndcg, train_s,
                                          time.perf_counter() - tick, time.perf_counter() - t0))
+            ranks_rng = distributed.gather_rng_states() if self.checkpointer is not None else {}
             if self.checkpointer is not None and self.rank == 0:
                 self.checkpointer.save(model, optimizer, {"epoch": epoch, "early": dataclasses.asdict(early),
                                                           "history": [dataclasses.asdict(h) for h in self.history]},
-                                       best=improved)
+                                       best=improved, ranks_rng=ranks_rng)
+            distributed.barrier()  # nobody reads a checkpoint rank 0 is still writing
             if self.stop_at is not None and ndcg >= self.stop_at:
                 break
             bar.set_postfix(loss=f"{total / max(n_batches, 1):.3f}", ndcg10=f"{ndcg:.4f}", best=f"{early.best:.4f}")

@@ -1,0 +1,150 @@
+"""Bad input across the stack: each case stops with one message that names the file, key or row at fault."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from mmrec.config import ConfigError, TrainConfig, load_recipe
+from mmrec.data import DataError
+from mmrec.eval.metrics import RankingCases
+from mmrec.hub import HubError, load_model, recommend
+from mmrec.io import CorruptFileError
+from mmrec.models.content_knn import ContentKNN
+from mmrec.models.item_repr import IDEmbedding
+from mmrec.models.sasrec import SASRec, SASRecConfig
+from mmrec.pipeline import Pipeline
+from mmrec.stages import prepare
+from mmrec.stages.prepare import load_prepared
+from mmrec.train.sequential import SequentialTrainer
+from toy import write_recipe
+from train_worker import synthetic_sequences
+
+RECIPE_CASES = [  # (override, exception message pattern)
+    ("train.epoch=3", r"unknown config key 'train\.epoch'; did you mean 'epochs'\?"),
+    ("train.epochs=ten", r"train\.epochs: expected an integer, got 'ten'"),
+    ("split.new_item_fraction=1.5", r"split\.new_item_fraction must be in \(0, 1\), got 1\.5"),
+    ("train.batch_size=0", r"train\.epochs and train\.batch_size must be >= 1"),
+    ("train.models.sasrek={}", r"unknown model 'train\.models\.sasrek'; did you mean 'sasrec'\?"),
+    ("train.models.sasrec.n_head=2", r"train\.models\.sasrec\.n_head'; did you mean 'n_heads'\?"),
+    ("train.loss=focal", r"train\.loss: 'focal' is not one of \['ce', 'bce'\]"),
+]
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    return write_recipe(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.mark.parametrize("override, message", RECIPE_CASES, ids=[c[0] for c in RECIPE_CASES])
+def test_malformed_recipe(recipe, override, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_recipe(recipe, [override])
+    assert str(recipe) in str(info.value)  # the recipe file is named
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path):
+    seqs = synthetic_sequences(40, 20)
+    valid = RankingCases.build([s[:-1] for s in seqs[1:]], np.array([s[-1] for s in seqs[1:]]))
+    optim = TrainConfig(models={}, epochs=1, batch_size=16, progress=False)
+
+    def trainer() -> SequentialTrainer:
+        model = SASRec(SASRecConfig(n_items=20, dim=8, n_layers=1, max_len=5))
+        return SequentialTrainer(model, [s[:-1] for s in seqs], valid, optim, checkpoint_dir=tmp_path)
+
+    trainer().fit()
+    weights = tmp_path / "last" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CorruptFileError, match=re.escape(str(weights)) + ".*truncated or corrupt"):
+        trainer().fit()
+
+
+def test_content_matrix_with_nan_names_the_rows():
+    content = torch.randn(6, 3)
+    content[4, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"content_knn: content matrix: 1 row\(s\) hold NaN .* item index 4"):
+        ContentKNN(content)
+
+
+def test_item_representation_with_nan_or_wrong_dimension():
+    table = IDEmbedding(10, 8)
+    with torch.no_grad():
+        table.weight.weight[7] = float("inf")
+    with pytest.raises(ValueError, match=r"item representation IDEmbedding: 1 row\(s\) .* item index 7"):
+        SASRec(SASRecConfig(n_items=10, dim=8, max_len=5), item_repr=table)
+    with pytest.raises(ValueError, match=r"item representation is 10 items x 8-d, the model expects 10 x 16-d"):
+        SASRec(SASRecConfig(n_items=10, dim=16, max_len=5), item_repr=IDEmbedding(10, 8))
+
+
+@pytest.fixture()
+def saved(tmp_path) -> Path:
+    torch.manual_seed(0)
+    SASRec(SASRecConfig(n_items=10, dim=8, n_layers=1, max_len=5)).save_pretrained(tmp_path / "m")
+    return tmp_path / "m"
+
+
+def _edit_config(folder: Path, change) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _edit_weights(folder: Path, change) -> None:
+    tensors = load_file(str(folder / "model.safetensors"))
+    change(tensors)
+    save_file(tensors, str(folder / "model.safetensors"))
+
+
+HUB_CASES = {
+    "no config.json": (lambda f: (f / "config.json").unlink(), r"m/config\.json: missing"),
+    "no model.safetensors": (lambda f: (f / "model.safetensors").unlink(), r"m/model\.safetensors: missing"),
+    "truncated weights": (lambda f: (f / "model.safetensors").write_bytes(b"\x10\x00"),
+                          r"m/model\.safetensors: not a readable safetensors file, truncated or corrupt"),
+    "config.json not JSON": (lambda f: (f / "config.json").write_text("{oops"), r"m/config\.json: not readable JSON"),
+    "unknown model type": (lambda f: _edit_config(f, lambda c: c.update(model_type="sasrek")),
+                           r"m/config\.json: unknown model_type 'sasrek'; did you mean 'sasrec'\?"),
+    "newer format": (lambda f: _edit_config(f, lambda c: c.update(mmrec_format=99)),
+                     r"m/config\.json: key 'mmrec_format' is 99, written by a newer mmrec"),
+    "unknown config key": (lambda f: _edit_config(f, lambda c: c["config"].update(n_head=2)),
+                           r"m/config\.json: unknown config key 'config\.n_head'; did you mean 'n_heads'\?"),
+    "shape mismatch": (lambda f: _edit_config(f, lambda c: c["config"].update(max_len=7)),
+                       r"m/model\.safetensors: key 'positions\.weight' has shape \[5, 8\], but .*m/config\.json "
+                       r"describes a model whose 'positions\.weight' is \[7, 8\]"),
+    "missing key": (lambda f: _edit_weights(f, lambda t: t.pop("ln_out.bias")),
+                    r"m/model\.safetensors: missing key\(s\) ln_out\.bias"),
+    "unexpected key": (lambda f: _edit_weights(f, lambda t: t.update(extra=torch.zeros(1))),
+                       r"m/model\.safetensors: unexpected key\(s\) extra"),
+    "NaN weights": (lambda f: _edit_weights(f, lambda t: t["ln_out.weight"].fill_(float("nan"))),
+                    r"m/model\.safetensors: key 'ln_out\.weight' holds 8 NaN"),
+}
+
+
+@pytest.mark.parametrize("case", list(HUB_CASES))
+def test_hub_folder_defects(saved, case):
+    damage, message = HUB_CASES[case]
+    damage(saved)
+    with pytest.raises(HubError, match=message):
+        load_model(saved)
+
+
+def test_unknown_item_id_when_scoring(saved):
+    model = load_model(saved)
+    model.item_ids = [f"i{i}" for i in range(10)]
+    with pytest.raises(HubError, match=r"item id\(s\) i99 not in this model's 10-item catalogue"):
+        recommend(model, ["i1", "i99"])
+
+
+def test_corrupt_cached_split_artifact_names_the_folder(recipe, tmp_path):
+    cfg = load_recipe(recipe)
+    artifact = Pipeline(cfg, tmp_path / "run", [prepare.STAGE]).run()["prepare"]
+    (arrow,) = (artifact / "splits" / "leave-one-out" / "train").glob("*.arrow")
+    arrow.write_bytes(arrow.read_bytes()[:100])
+    with pytest.raises(DataError, match=re.escape(str(artifact / "splits" / "leave-one-out")) +
+                       r": cached artifact is corrupt .* delete .* and re-run"):
+        load_prepared(artifact)

@@ -1,0 +1,61 @@
+"""A toy bring-your-own dataset and recipe for end-to-end runs in subprocesses (CLI, torchrun, kill tests)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+GENRES = ["space war robots", "romance paris love", "detective murder city", "cartoon family fun"]
+
+
+def write_dataset(root: Path, n_users: int = 60, n_items: int = 40, length: int = 12) -> Path:
+    """Users drifting through the items in steps of +1 from a seeded start; item text by genre (item % 4)."""
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"i{(start + t) % n_items}", 1000 + 10 * t + u)
+            for u, start in enumerate(rng.integers(0, n_items, n_users)) for t in range(length)]
+    root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(root / "interactions.csv", index=False)
+    pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "title": [f"movie {i}" for i in range(n_items)],
+                  "genres": [GENRES[i % 4] for i in range(n_items)]}).to_csv(root / "items.csv", index=False)
+    return root
+
+
+def write_recipe(tmp: Path, epochs: int = 2, models: str = "sasrec: {dim: 16, n_layers: 1, max_len: 8, dropout: 0.0}",
+                 batch_size: int = 16, **dataset: int) -> Path:
+    root = write_dataset(tmp / "toy", **dataset)
+    recipe = tmp / "toy.yaml"
+    recipe.write_text(f"""
+name: toy
+seeds: [0]
+data: {{dataset: {root}, format: directory, text_fields: [title, genres], image_field: null}}
+split: {{kinds: [leave-one-out]}}
+eval: {{n_bins: 3}}
+train:
+  splits: [leave-one-out]
+  epochs: {epochs}
+  patience: 1000
+  batch_size: {batch_size}
+  progress: false
+  models:
+    {models}
+""")
+    return recipe
+
+
+def env() -> dict[str, str]:
+    """A child's environment: this worktree importable, offline, one thread per process (2 shared cores)."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def mmrec(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mmrec", *map(str, args)]
+
+
+def torchrun(nproc: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "mmrec", *map(str, args)]
