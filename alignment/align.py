@@ -63,7 +63,8 @@ class AlignedItems(nn.Module):
     """e^A_i = GELU(W [e'_i ; P(t_i)]) with e' initialised from (a copy of) a pre-trained ID table.
 
     ``id_table`` (N+1, dim) and ``content`` (N+1, d_in) share row indexing; row 0 is padding and maps to zeros.
-    The ID table is copied, so the caller's tensor (the frozen anchor) never changes.
+    The ID table is copied, so the caller's tensor (the frozen anchor) never changes. Items flagged ``cold``
+    (no trained ID row, e.g. never seen in training) use P(t_i) in place of e'_i: MMD put both in one space.
     """
 
     def __init__(self, id_table: torch.Tensor, content: torch.Tensor, projector: ProjectorConfig):
@@ -81,12 +82,17 @@ class AlignedItems(nn.Module):
         """P(t_i): the content side that MMD pulls toward the ID distribution."""
         return self.content(items)
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        fused = self.fuse(torch.cat([self.ids(items), self.content(items)], dim=-1))
+    def forward(self, items: torch.Tensor, cold: torch.Tensor | None = None) -> torch.Tensor:
+        """``cold``: optional (N+1,) bool per item index; those items' ID half is replaced by P(t)."""
+        projected = self.content(items)
+        ids = self.ids(items)
+        if cold is not None:
+            ids = torch.where(cold[items].unsqueeze(-1), projected, ids)
+        fused = self.fuse(torch.cat([ids, projected], dim=-1))
         return nn.functional.gelu(fused) * (items != 0).unsqueeze(-1)
 
-    def all_items(self) -> torch.Tensor:
-        return self(torch.arange(self.n_items + 1, device=self.ids.weight.device))
+    def all_items(self, cold: torch.Tensor | None = None) -> torch.Tensor:
+        return self(torch.arange(self.n_items + 1, device=self.ids.weight.device), cold)
 
 
 def alignment_mmd(aligned: AlignedItems, batch_items: torch.Tensor) -> torch.Tensor:

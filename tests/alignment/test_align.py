@@ -58,3 +58,17 @@ def test_zero_weight_returns_rec_loss_unchanged():
     rec = torch.tensor(1.5, requires_grad=True)
     loss, mmd = alignment_loss(rec, aligned, torch.tensor([1, 2, 3]), mmd_weight=0.0)
     assert loss is rec and not mmd.requires_grad
+
+
+def test_cold_items_use_projected_content_in_place_of_ids():
+    anchor, content, cfg = _setup()
+    aligned = AlignedItems(anchor, content, cfg).eval()
+    cold = torch.zeros(31, dtype=torch.bool)
+    cold[[2, 5]] = True
+    with_cold, without = aligned.all_items(cold), aligned.all_items()
+    assert torch.equal(with_cold[[1, 3, 4]], without[[1, 3, 4]])
+    assert not torch.allclose(with_cold[2], without[2])
+    # a cold item's vector does not depend on its (untrained) ID row
+    with torch.no_grad():
+        aligned.ids.weight[2] += 100.0
+    assert torch.allclose(aligned.all_items(cold)[2], with_cold[2])
