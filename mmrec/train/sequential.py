@@ -111,6 +111,9 @@ class SequentialTrainer:
                     loss = full_softmax_ce(states, rows[:, 1:], model.item_repr)
                 else:
                     loss = sampled_bce(states, rows[:, 1:], model.item_repr, self.optim.n_negatives)
+                aux = model.auxiliary_loss(rows)
+                if aux is not None:
+                    loss = loss + aux
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
