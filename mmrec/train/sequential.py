@@ -51,15 +51,21 @@ def training_windows(train: list[np.ndarray], max_len: int, stride: int | None =
     return torch.from_numpy(windows.astype(np.int64))
 
 
+def window_targets(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and next-item targets of windows; a target whose input is padding (a sequence's first item) is 0."""
+    inputs = rows[:, :-1]
+    return inputs, rows[:, 1:] * (inputs > 0)
+
+
 class SequentialTrainer:
     """Fits one backbone on one split: ``SequentialTrainer(model, split.train, valid_cases, cfg.train, seed).fit()``."""
 
     def __init__(self, model: SequentialRecommender, train: list[np.ndarray], valid: RankingCases,
                  optim: TrainConfig, seed: int = 0, eval_batch_size: int = 1024, checkpoint_dir: str | Path | None = None,
-                 rank: int = 0, world_size: int = 1, progress: bool = True, device: torch.device | None = None,
+                 rank: int = 0, world_size: int = 1, device: torch.device | None = None,
                  stop_at: float | None = None):
         self.model, self.optim, self.seed, self.eval_batch_size = model, optim, seed, eval_batch_size
-        self.rank, self.world_size, self.progress = rank, world_size, progress
+        self.rank, self.world_size = rank, world_size
         self.device = device or torch.device("cpu")
         self.windows = training_windows(train, model.max_len, optim.window_stride)
         self.valid = valid.with_max_len(model.max_len)
@@ -96,7 +102,7 @@ class SequentialTrainer:
         t0 = time.perf_counter() - (self.history[-1].wall_seconds if self.history else 0.0)
         n_batches = math.ceil(len(self._epoch_order(0)) / self.optim.batch_size)
         bar = tqdm(range(start_epoch, self.optim.epochs), desc=type(model).__name__.lower(), unit="epoch",
-                   disable=not self.progress or self.rank != 0, leave=False, initial=start_epoch,
+                   disable=not self.optim.progress or self.rank != 0, leave=False, initial=start_epoch,
                    total=self.optim.epochs)
         for epoch in bar:
             if early.should_stop:
@@ -106,11 +112,12 @@ class SequentialTrainer:
             order, total = self._epoch_order(epoch), 0.0
             for b in range(n_batches):
                 rows = self.windows[order[b * self.optim.batch_size:(b + 1) * self.optim.batch_size]].to(self.device)
-                states = net(rows[:, :-1])
+                inputs, targets = window_targets(rows)
+                states = net(inputs)
                 if self.optim.loss == "ce":
-                    loss = full_softmax_ce(states, rows[:, 1:], model.item_repr)
+                    loss = full_softmax_ce(states, targets, model.item_repr)
                 else:
-                    loss = sampled_bce(states, rows[:, 1:], model.item_repr, self.optim.n_negatives)
+                    loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
                 aux = model.auxiliary_loss(rows)
                 if aux is not None:
                     loss = loss + aux
