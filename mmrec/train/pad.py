@@ -49,8 +49,7 @@ def copy_encoder(source: SequentialRecommender, target: SequentialRecommender) -
 def fit(model: SequentialRecommender, split: SequentialSplit, optim: TrainConfig, seed: int
         ) -> SequentialRecommender:
     """Train with the shared trainer, selecting on the split's validation cases; returns the best model."""
-    SequentialTrainer(model, split.train, ranking_cases(split, "valid"), optim, seed=seed,
-                      progress=optim.progress).fit()
+    SequentialTrainer(model, split.train, ranking_cases(split, "valid"), optim, seed=seed).fit()
     return model
 
 
