@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mmrec.pipeline import Stage
-from mmrec.stages import prepare, sequential
+from mmrec.stages import align, pad, prepare, sequential
 
 
 def default_stages() -> list[Stage]:
-    return [prepare.STAGE, sequential.STAGE]
+    return [prepare.STAGE, sequential.STAGE, align.STAGE, pad.STAGE]

@@ -59,6 +59,17 @@ def pretrain(name: str, config: Any, split: SequentialSplit, optim: TrainConfig,
     return fit(backbone(name, config, split.n_items), split, optim, seed)
 
 
+def build_tower(anchor: SequentialRecommender, name: str, config: Any, content: torch.Tensor,
+                split: SequentialSplit, settings: PADSection) -> AlignedTower:
+    """An untrained aligned tower: copies of the anchor's ID table and encoder, a fresh projector and fusion."""
+    table = anchor.item_repr.all_items().detach()
+    projector = ProjectorConfig(content.shape[1], table.shape[1], settings.projector_layers, settings.projector_dropout)
+    tower_backbone = copy_encoder(anchor, backbone(name, config, split.n_items,
+                                                   AlignedContentItems(table, content, projector)))
+    return AlignedTower(tower_backbone, never_seen_mask(split.item_train_counts()), settings.mmd_weight,
+                        settings.cold_dropout)
+
+
 def align(anchor: SequentialRecommender, name: str, config: Any, content: torch.Tensor, split: SequentialSplit,
           settings: PADSection, optim: TrainConfig, seed: int) -> AlignedTower:
     """Copy the anchor's ID table and encoder, then train the aligned tower with L_rec + λ MK-MMD.
@@ -66,13 +77,14 @@ def align(anchor: SequentialRecommender, name: str, config: Any, content: torch.
     The anchor is read only: its parameters are bit-identical before and after.
     """
     seed_everything(seed)
-    table = anchor.item_repr.all_items().detach()
-    projector = ProjectorConfig(content.shape[1], table.shape[1], settings.projector_layers, settings.projector_dropout)
-    tower_backbone = copy_encoder(anchor, backbone(name, config, split.n_items,
-                                                   AlignedContentItems(table, content, projector)))
-    tower = AlignedTower(tower_backbone, never_seen_mask(split.item_train_counts()), settings.mmd_weight,
-                         settings.cold_dropout)
+    tower = build_tower(anchor, name, config, content, split, settings)
     return fit(tower, split, dataclasses.replace(optim, lr=settings.align_lr, epochs=settings.align_epochs), seed)
+
+
+def tower_key(settings: PADSection) -> str:
+    """Names an aligned tower by what shapes it; PAD rows with the same key share one tower."""
+    return (f"{'+'.join(settings.content)}-mmd{settings.mmd_weight:g}-p{settings.projector_layers}"
+            f"x{settings.projector_dropout:g}-cd{settings.cold_dropout:g}-lr{settings.align_lr:g}-e{settings.align_epochs}")
 
 
 def build_pad(anchor: SequentialRecommender, tower: AlignedTower, name: str, config: Any, content: torch.Tensor,
@@ -120,11 +132,10 @@ def train_variants(anchor: SequentialRecommender, name: str, config: Any, split:
                    rows: dict[str, PADSection], content_of: Callable[[list[str]], torch.Tensor],
                    optim: TrainConfig, seed: int) -> Iterator[tuple[str, PAD]]:
     """Train each row's PAD on one anchor; rows that differ only after alignment share one aligned tower."""
-    towers: dict[tuple, AlignedTower] = {}
+    towers: dict[str, AlignedTower] = {}
     for row, settings in rows.items():
         content = content_of(settings.content)
-        key = (tuple(settings.content), settings.mmd_weight, settings.projector_layers, settings.projector_dropout,
-               settings.cold_dropout, settings.align_lr, settings.align_epochs)
+        key = tower_key(settings)
         if key not in towers:
             towers[key] = align(anchor, name, config, content, split, settings, optim, seed)
         yield row, train_pad(anchor, towers[key], name, config, content, split, settings, optim, seed)
