@@ -115,13 +115,13 @@ class PADSection:
     projector_layers: int = 2  # content projector: d_content -> d, then (layers - 1) x d -> d
     projector_dropout: float = 0.1
     n_bins: int = 10  # frequency bins of equal interaction mass, plus one for never-seen items
-    gate: Literal["frequency", "uniform"] = "frequency"
+    gate: Literal["frequency", "uniform", "user"] = "frequency"  # user: also sees the user (slower scoring)
     cold_dropout: float = 0.0  # share of items treated as never-seen per training step (trains the cold path)
     align_lr: float = 1e-3
     finetune_lr: float = 5e-4
     align_epochs: int = 10  # the rest of the optimisation (batch size, patience, loss) is the train section's
     finetune_epochs: int = 10
-    ablations: list[Literal["no_mmd", "uniform_gate", "text", "image", "llm", "concat"]] = dataclasses.field(
+    ablations: list[Literal["no_mmd", "uniform_gate", "user_gate", "text", "image", "llm", "concat"]] = dataclasses.field(
         default_factory=list)  # extra rows pad_<name>, each changing one setting of the pad row
 
     def validate(self) -> None:

@@ -8,6 +8,10 @@ Because the bin gate depends on the item only, score = <[u_1; u_2; u_3], [w_1 e_
 itself a ``SequentialRecommender`` whose user vector is the experts' concatenated and whose item representation
 is the gated concatenation, so the shared trainer, losses and evaluation apply unchanged.
 
+With ``gate="user"`` the weights also see the user (an MLP over [bin one-hot; u], started at the bin gate);
+the score stays one inner product by giving every bin its own block: the user side holds w_k(u, b) u_k in
+block b, an item's vector is [e_1; e_2; e_3] in the block of its bin (P times wider, so slower to score).
+
 Cold items (no trained ID row) have no ID-expert weight and reach the score through the aligned expert (which
 uses P(t) in place of e') and the content expert. ``cold_dropout`` treats a random share of items as cold at
 every training step, so the cold path and the never-seen bin's gate are trained, not left at initialisation.
@@ -35,7 +39,8 @@ class PADConfig:
     """The mixture's settings; the experts' own configs belong to their backbones."""
 
     n_bins: int = 10  # frequency bins of equal interaction mass (plus one for never-seen items)
-    gate: Literal["frequency", "uniform"] = "frequency"  # uniform: fixed equal weights (ablation)
+    gate: Literal["frequency", "uniform", "user"] = "frequency"  # uniform: fixed equal weights (ablation)
+    gate_hidden: int = 64  # width of the user-aware gate's MLP
     cold_dropout: float = 0.0  # share of items treated as never-seen at each training step
 
 
@@ -97,6 +102,55 @@ class GatedExpertItems(ItemRepresentation):
         return torch.cat([w[..., k:k + 1] * r(items) for k, r in enumerate(self._reprs)], dim=-1)
 
 
+def _normalise(logits: torch.Tensor) -> torch.Tensor:
+    """(..., P, 3) expert logits per gate position -> weights; the never-seen position (last) has no ID weight."""
+    s = torch.sigmoid(logits)
+    no_id = torch.ones_like(s)
+    no_id[..., -1, 0] = 0.0
+    s = s * no_id
+    return s / s.sum(-1, keepdim=True)
+
+
+class UserAwareGate(nn.Module):
+    """Weights per (user, gate position): logits a_k[b] + MLP([one-hot(b); u])_k, MLP output zero at start."""
+
+    def __init__(self, n_positions: int, user_dim: int, hidden: int = 64):
+        super().__init__()
+        self.logits = nn.Parameter(initial_gate_logits(n_positions))
+        self.user = nn.Linear(user_dim, hidden)
+        self.bins = nn.Parameter(torch.randn(n_positions, hidden) * 0.1)  # one-hot(b) times the first layer
+        self.out = nn.Linear(hidden, 3)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, users: torch.Tensor) -> torch.Tensor:  # (..., user_dim) -> (..., P, 3)
+        hidden = nn.functional.gelu(self.user(users).unsqueeze(-2) + self.bins)
+        return _normalise(self.logits.T + self.out(hidden))
+
+
+class BinBlockItems(ItemRepresentation):
+    """An item's [e_1; e_2; e_3] placed in the block of its gate position, zeros in the other P - 1 blocks."""
+
+    def __init__(self, reprs: Sequence[ItemRepresentation], positions: torch.Tensor, n_positions: int):
+        super().__init__()
+        self._reprs = tuple(reprs)
+        self.n_items, self.n_positions = reprs[0].n_items, n_positions
+        self.expert_dim = sum(r.dim for r in reprs)
+        self.dim = n_positions * self.expert_dim
+        self.register_buffer("positions", positions)
+        self.register_buffer("cold", torch.zeros(self.n_items + 1, dtype=torch.bool), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.cold.device
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        pos = torch.where(self.cold[items], self.n_positions - 1, self.positions[items])
+        experts = torch.cat([r(items) for r in self._reprs], dim=-1)
+        blocks = nn.functional.one_hot(pos, self.n_positions).to(experts.dtype).unsqueeze(-1) * experts.unsqueeze(-2)
+        return blocks.flatten(-2)
+
+
 class ColdItemsMixin:
     """For models over cold-aware item representations (``cold`` and ``hidden`` masks).
 
@@ -147,8 +201,13 @@ class PAD(ColdItemsMixin, SequentialRecommender):
         self.experts = nn.ModuleList(experts)
         self.n_items, self.max_len = experts[0].n_items, experts[0].max_len
         positions, n_positions = gate_positions(item_counts, config.n_bins)
-        self.item_repr = GatedExpertItems([e.item_repr for e in experts],
-                                          FrequencyGate(positions, n_positions, learnable=config.gate == "frequency"))
+        reprs = [e.item_repr for e in experts]
+        if config.gate == "user":
+            self.item_repr = BinBlockItems(reprs, positions, n_positions)
+            self.user_gate = UserAwareGate(n_positions, self.item_repr.expert_dim, config.gate_hidden)
+        else:
+            self.item_repr = GatedExpertItems(
+                reprs, FrequencyGate(positions, n_positions, learnable=config.gate == "frequency"))
         self.register_buffer("never_seen", never_seen_mask(item_counts))
         self.resample_cold()
 
@@ -161,8 +220,15 @@ class PAD(ColdItemsMixin, SequentialRecommender):
         return self.encode_sequence(histories)
 
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
-        return torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1)
+        users = torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1)
+        if self.config.gate != "user":
+            return users
+        dims = torch.tensor([e.item_repr.dim for e in self.experts], device=users.device)
+        weights = self.user_gate(users).repeat_interleave(dims, dim=-1)  # (..., P, D): w_k(u, b) on u_k's dims
+        return (weights * users.unsqueeze(-2)).flatten(-2)
 
     def expert_weights(self) -> torch.Tensor:
-        """(N+1, 3) current gate weights per item (ID, aligned, content)."""
+        """(N+1, 3) current gate weights per item (ID, aligned, content); item-only gates."""
+        if self.config.gate == "user":
+            raise ValueError("the user-aware gate's weights depend on the user: call user_gate(u)")
         return self.item_repr.weights(torch.arange(self.n_items + 1, device=self.never_seen.device))

@@ -113,6 +113,7 @@ def train_pad(anchor: SequentialRecommender, tower: AlignedTower, name: str, con
 ABLATIONS: dict[str, dict[str, Any]] = {
     "no_mmd": {"mmd_weight": 0.0},
     "uniform_gate": {"gate": "uniform"},
+    "user_gate": {"gate": "user"},
     "text": {"content": ["text"]},
     "image": {"content": ["image"]},
     "llm": {"content": ["llm"]},

@@ -1,8 +1,6 @@
 """PAD's triple experts: gate initialisation and weights, exact score factorisation, cold items, both backbones,
 and the align step leaving the pre-trained anchor bit-identical."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -14,7 +12,7 @@ from mmrec.data.splits import leave_one_out
 from mmrec.models.aligned_tower import AlignedTower
 from mmrec.models.content_items import AlignedContentItems, ColdIDItems
 from mmrec.models.gru4rec import GRU4RecConfig
-from mmrec.models.pad import FrequencyGate, PADConfig, gate_positions, initial_gate_logits, never_seen_mask
+from mmrec.models.pad import FrequencyGate, gate_positions, initial_gate_logits, never_seen_mask
 from mmrec.models.sasrec import SASRecConfig
 from mmrec.train import pad as P
 
@@ -101,6 +99,26 @@ def test_score_is_gate_weighted_sum_of_expert_scores(split, content, kind):
     assert torch.allclose(scores, manual, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
+def test_user_aware_gate_starts_as_the_bin_gate_and_factorises_exactly(split, content, kind):
+    bin_gate = _pad(split, content, kind)
+    user_gate = _pad(split, content, kind, gate="user")
+    histories = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 6]])
+    with torch.no_grad():
+        assert torch.allclose(user_gate.score(histories), bin_gate.score(histories), atol=1e-5)
+        for p in user_gate.user_gate.out.parameters():  # move the MLP off zero: weights now depend on the user
+            p.normal_(std=0.5)
+        scores = user_gate.score(histories)
+        users = [e.encode_history(histories) for e in user_gate.experts]
+        w = user_gate.user_gate(torch.cat(users, dim=-1))  # (B, P, 3)
+        items = torch.arange(N_ITEMS + 1)
+        pos = torch.where(user_gate.never_seen, w.shape[1] - 1, user_gate.item_repr.positions)
+        manual = sum(w[:, pos, k] * (u @ e.item_repr(items).T) for k, (u, e) in enumerate(zip(users, user_gate.experts)))
+    assert not torch.allclose(w[0], w[1])
+    assert torch.allclose(scores, manual, atol=1e-4)
+    assert (w[:, -1, 0] == 0).all()  # never-seen position: no ID weight
+
+
 def test_never_seen_items_do_not_depend_on_their_id_rows(split, content):
     pad = _pad(split, content)
     never = torch.nonzero(pad.never_seen).flatten()
@@ -166,6 +184,3 @@ def test_no_mmd_setting_adds_no_auxiliary_loss(split, content):
     aux = AlignedTower(tower_backbone, never, mmd_weight=0.2).auxiliary_loss(windows)
     assert aux.ndim == 0 and torch.isfinite(aux)
 
-
-def test_pad_config_is_a_plain_dataclass():
-    assert dataclasses.asdict(PADConfig()) == {"n_bins": 10, "gate": "frequency", "cold_dropout": 0.0}
