@@ -151,6 +151,34 @@ class CTRConfig:
 
 
 @dataclasses.dataclass
+class PADSection:
+    """PAD (METHODS.md §1): pre-train an ID backbone, align content to it, mix ID / aligned / content experts."""
+
+    enabled: bool = True  # run the align and pad stages
+    backbone: Literal["sasrec", "gru4rec"] = "sasrec"
+    content: list[Literal["text", "image", "llm"]] = dataclasses.field(default_factory=lambda: ["text"])
+    content_dir: str | None = None  # use this folder of <modality>.safetensors instead of the encode stage's
+    mmd_weight: float = 0.2  # λ of L_rec + λ · MK-MMD; 0 = the no-MMD ablation
+    projector_layers: int = 2  # content projector: d_content -> d, then (layers - 1) x d -> d
+    projector_dropout: float = 0.1
+    n_bins: int = 10  # frequency bins of equal interaction mass, plus one for never-seen items
+    gate: Literal["frequency", "uniform", "user"] = "frequency"  # user: also sees the user (slower scoring)
+    cold_dropout: float = 0.0  # share of items treated as never-seen per training step (trains the cold path)
+    align_lr: float = 1e-3
+    finetune_lr: float = 5e-4
+    align_epochs: int = 10  # the rest of the optimisation (batch size, patience, loss) is the train section's
+    finetune_epochs: int = 10
+    ablations: list[Literal["no_mmd", "uniform_gate", "user_gate", "text", "image", "llm", "concat"]] = dataclasses.field(
+        default_factory=list)  # extra rows pad_<name>, each changing one setting of the pad row
+
+    def validate(self) -> None:
+        if not self.content:
+            raise ConfigError("pad.content must name at least one modality (text, image, llm)")
+        if self.mmd_weight < 0 or not 0.0 <= self.cold_dropout < 1.0 or self.projector_layers < 1:
+            raise ConfigError("pad: mmd_weight must be >= 0, cold_dropout in [0, 1), projector_layers >= 1")
+
+
+@dataclasses.dataclass
 class RecipeConfig:
     """A whole recipe: one dataset, its splits, and the settings of every stage."""
 
@@ -163,6 +191,7 @@ class RecipeConfig:
     encode: EncodeConfig = dataclasses.field(default_factory=EncodeConfig)
     ctr: CTRConfig = dataclasses.field(default_factory=CTRConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    pad: PADSection = dataclasses.field(default_factory=PADSection)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

@@ -75,6 +75,10 @@ class SequentialRecommender(Recommender):
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, d)
         raise NotImplementedError
 
+    def auxiliary_loss(self, windows: torch.Tensor) -> torch.Tensor | None:
+        """An extra training term on a batch of windows (B, L + 1), added to the recommendation loss; None = none."""
+        return None
+
     def forward(self, histories: torch.Tensor) -> torch.Tensor:
         """Per-position states; what a training step (and a DDP wrapper) calls."""
         return self.encode_sequence(histories)

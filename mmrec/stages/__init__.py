@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mmrec.pipeline import Stage
-from mmrec.stages import ctr, encode, prepare, sequential
+from mmrec.stages import align, ctr, encode, pad, prepare, sequential
 
 
 def default_stages() -> list[Stage]:
-    return [prepare.STAGE, encode.STAGE, sequential.STAGE, ctr.STAGE]
+    return [prepare.STAGE, encode.STAGE, sequential.STAGE, align.STAGE, pad.STAGE, ctr.STAGE]

@@ -126,6 +126,9 @@ class SequentialTrainer:
                     loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
                 if self.world_size > 1:  # DDP averages gradients: weight by this rank's share of the batch's targets
                     loss = loss * (count * self.world_size / distributed.all_reduce_sum(count))
+                aux = model.auxiliary_loss(rows)
+                if aux is not None:
+                    loss = loss + aux
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

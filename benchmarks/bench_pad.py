@@ -1,0 +1,179 @@
+"""PAD on ml-100k: leave-one-out and new-items, several seeds, beside content k-NN and the ID-only backbone.
+
+    MMREC_DATA=... python benchmarks/bench_pad.py --content-dir DIR [--seeds 0 1 2] [--jobs 3] [--out-dir D]
+
+DIR holds ``<modality>.safetensors`` (the encode stage's layout). Every model is tested once, with the weights
+of its best validation epoch, by the shared evaluation (full ranking, history masked, cold bins).
+Work is cut into cells (split, seed, group of rows), each one process: the ``main`` group pre-trains the
+backbone (the ``sasrec`` row and PAD's anchor, saved for the other groups), then ``pad`` and
+``pad_uniform_gate`` (one shared tower); every other ablation is its own group. A finished cell writes
+``D/cells/*.json``, so a killed run resumes where it stopped; the table (mean ± std over the seeds that
+finished) goes to stdout and ``D/bench_pad.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mmrec.config import PADSection, TrainConfig, load_recipe
+from mmrec.data import load_tables
+from mmrec.data.content import load_content
+from mmrec.eval.evaluate import EvalSettings, evaluate, ranking_cases
+from mmrec.models.content_knn import ContentKNN
+from mmrec.models.sasrec import SASRecConfig
+from mmrec.stages.prepare import build_splits
+from mmrec.train.pad import backbone, pretrain, train_variants, variants
+
+REPO = Path(__file__).resolve().parents[1]
+BACKBONE = SASRecConfig(dim=64, n_layers=1, n_heads=2, max_len=50, dropout=0.2, ffn_mult=2)
+# one window per user (the last max_len + 1 items): the shared CPUs here allow nothing bigger for 3 seeds
+OPTIM = TrainConfig(epochs=40, batch_size=128, lr=1e-3, patience=3, loss="ce", window_stride=1000, progress=False)
+
+
+def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings: PADSection, optim: TrainConfig,
+             out_dir: str) -> str:
+    torch.set_num_threads(1)
+    cell = Path(out_dir) / "cells" / f"{split_name}-seed{seed}-{group}.json"
+    cfg = load_recipe(REPO / "recipes" / "ml-100k.yaml", [f"split.kinds=[{split_name}]"])
+    split = build_splits(load_tables(cfg.data), cfg)[split_name]
+    counts, test = split.item_train_counts(), ranking_cases(split, "test")
+    contents: dict[tuple[str, ...], torch.Tensor] = {}
+
+    def content_of(modalities: list[str]) -> torch.Tensor:
+        key = tuple(m for m in modalities if (Path(content_dir) / f"{m}.safetensors").is_file())
+        if key not in contents:
+            contents[key] = load_content(content_dir, list(key), split.n_items)
+        return contents[key]
+
+    out: dict[str, dict] = {}
+    start = tick = time.perf_counter()
+    anchor_file = Path(out_dir) / "anchors" / f"{split_name}-seed{seed}.safetensors"
+    if group == "main" or not anchor_file.is_file():
+        anchor = pretrain("sasrec", BACKBONE, split, optim, seed)
+        if group == "main":
+            out["content_knn"] = evaluate(ContentKNN(content_of(["text"])), test, counts, EvalSettings())
+            out["sasrec"] = {**evaluate(anchor, test, counts, EvalSettings()),
+                             "train_seconds": time.perf_counter() - tick}
+            anchor_file.parent.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in anchor.state_dict().items()}, str(anchor_file))
+    else:
+        anchor = backbone("sasrec", BACKBONE, split.n_items)
+        anchor.load_state_dict(load_file(str(anchor_file)))
+        anchor.eval()
+    rows = variants(settings)
+    rows = {k: v for k, v in rows.items() if (k in ("pad", "pad_uniform_gate")) == (group == "main")
+            and (group == "main" or k == f"pad_{group}")}
+    tick = time.perf_counter()
+    for row, model in train_variants(anchor, "sasrec", BACKBONE, split, rows, content_of, optim, seed):
+        # train_seconds of a row: its fine-tune plus its aligned tower when the row needed a new one
+        out[row] = {**evaluate(model, test, counts, EvalSettings()), "train_seconds": time.perf_counter() - tick}
+        print(f"{split_name} seed {seed} {row}: NDCG@10 {out[row]['overall']['NDCG@10']:.4f}", flush=True)
+        tick = time.perf_counter()
+    print(f"{split_name} seed {seed} {group} done in {time.perf_counter() - start:.0f}s", flush=True)
+    cell.parent.mkdir(parents=True, exist_ok=True)
+    cell.write_text(json.dumps(out, default=float))
+    return str(cell)
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """Metrics across seeds -> {"mean", "std", "n"} (std with ddof = 1); target counts kept as they are."""
+    def combine(values: list[float]) -> dict:
+        arr = np.asarray(values, dtype=np.float64)
+        return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n": len(arr)}
+
+    first = per_seed[0]
+    out = {part: {m: first[part][m] if m == "n_targets" else combine([r[part][m] for r in per_seed])
+                  for m in first[part]} for part in ("overall", "warm", "cold")}
+    out["bins"] = [{m: row[m] if not m.startswith(("HR", "NDCG", "MRR")) else combine([r["bins"][b][m] for r in per_seed])
+                    for m in row} for b, row in enumerate(first["bins"])]
+    if "train_seconds" in first:
+        out["train_seconds"] = combine([r["train_seconds"] for r in per_seed])
+    return out
+
+
+def _cell(value) -> str:
+    if isinstance(value, dict):
+        return f"{value['mean']:.4f} ± {value['std']:.4f}"
+    return f"{value:.4f}"
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    lines = ["| split | model | seeds | NDCG@10 | HR@10 | cold NDCG@10 (n) | never-seen bin NDCG@10 (n) |",
+             "|---|---|---|---|---|---|---|"]
+    for split_name, models in results.items():
+        for name, r in models.items():
+            bin0 = r["bins"][0]
+            lines.append(f"| {split_name} | {name} | {','.join(map(str, r['seeds']))} | {_cell(r['overall']['NDCG@10'])} | {_cell(r['overall']['HR@10'])} "
+                         f"| {_cell(r['cold']['NDCG@10'])} ({r['cold']['n_targets']}) "
+                         f"| {_cell(bin0['NDCG@10']) if bin0['n_targets'] else '–'} ({bin0['n_targets']}) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--content-dir", required=True)
+    parser.add_argument("--splits", nargs="+", default=["leave-one-out", "new-items"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--ablations", nargs="*", default=["uniform_gate", "no_mmd", "image", "llm", "concat"])
+    parser.add_argument("--ablation-splits", nargs="*", default=["new-items"])
+    parser.add_argument("--ablation-seeds", nargs="*", type=int, default=None, help="default: --seeds")
+    parser.add_argument("--cold-dropout", type=float, default=0.0)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None, help="cap every training's epochs (smoke runs)")
+    parser.add_argument("--out-dir", default="benchmarks/results/pad")
+    parser.add_argument("--report-only", action="store_true", help="only aggregate the cells finished so far")
+    args = parser.parse_args()
+    if "llm" in args.ablations and not (Path(args.content_dir) / "llm.safetensors").is_file():
+        args.ablations = [a for a in args.ablations if a != "llm"]
+        print("no llm.safetensors: the pad_llm row is skipped and pad_concat is text + image")
+    settings = PADSection(content=["text"], cold_dropout=args.cold_dropout, ablations=args.ablations,
+                          align_epochs=6, finetune_epochs=6)
+    optim = OPTIM
+    if args.epochs is not None:
+        optim = dataclasses.replace(OPTIM, epochs=args.epochs)
+        settings = dataclasses.replace(settings, align_epochs=args.epochs, finetune_epochs=args.epochs)
+    ablation_seeds = args.seeds if args.ablation_seeds is None else args.ablation_seeds
+    groups = [a for a in args.ablations if a != "uniform_gate"]
+    cells = [(s, seed, "main") for seed in args.seeds for s in args.splits]
+    cells += [(s, seed, g) for seed in ablation_seeds for g in groups for s in args.ablation_splits if s in args.splits]
+    out_dir = Path(args.out_dir)
+    todo = [] if args.report_only else [c for c in cells
+                                        if not (out_dir / "cells" / f"{c[0]}-seed{c[1]}-{c[2]}.json").is_file()]
+    main_settings = {s: settings if s in args.ablation_splits else dataclasses.replace(settings, ablations=[])
+                     for s in args.splits}
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_cell, *c, args.content_dir, main_settings[c[0]], optim, str(out_dir)) for c in todo]
+        for f in futures:
+            f.result()
+    wall = time.perf_counter() - start
+    per_seed: dict[str, dict[str, list[dict]]] = {}
+    for s, seed, group in cells:
+        path = out_dir / "cells" / f"{s}-seed{seed}-{group}.json"
+        if not path.is_file():
+            continue  # not finished (report-only on a partial run): the row's seeds column says which ran
+        for name, r in json.loads(path.read_text()).items():
+            per_seed.setdefault(s, {}).setdefault(name, []).append({**r, "seed": seed})
+    results = {s: {name: {**summarise(rs), "seeds": [r["seed"] for r in rs]} for name, rs in models.items()}
+               for s, models in per_seed.items()}
+    print(table(results))
+    print(f"\nbackbone {BACKBONE}; this invocation's wall time {wall:.0f}s ({len(todo)} of {len(cells)} cells run)")
+    (out_dir / "bench_pad.json").write_text(json.dumps(
+        {"wall_seconds": wall, "cells_run": len(todo), "cells": len(cells), "backbone": dataclasses.asdict(BACKBONE),
+         "optim": dataclasses.asdict(optim), "pad": dataclasses.asdict(settings), "results": results},
+        indent=1, default=float))
+    (out_dir / "table.md").write_text(table(results) + "\n")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
