@@ -120,7 +120,7 @@ class EncoderSpec:
 class EncodeConfig:
     """Item encoders by output name (``text``, ``image``, ``llm``, ...); embeddings are cached across runs."""
 
-    encoders: dict[str, EncoderSpec] = dataclasses.field(default_factory=lambda: {"text": EncoderSpec()})
+    encoders: dict[str, EncoderSpec] = dataclasses.field(default_factory=dict)  # none unless the recipe names them
     cache_dir: str | None = None  # default: <run dir>/cache/embeddings
 
 
@@ -154,7 +154,7 @@ class CTRConfig:
 class PADSection:
     """PAD (METHODS.md §1): pre-train an ID backbone, align content to it, mix ID / aligned / content experts."""
 
-    enabled: bool = True  # run the align and pad stages
+    enabled: bool = False  # run the align and pad stages (needs the content modalities from encode)
     backbone: Literal["sasrec", "gru4rec"] = "sasrec"
     content: list[Literal["text", "image", "llm"]] = dataclasses.field(default_factory=lambda: ["text"])
     content_dir: str | None = None  # use this folder of <modality>.safetensors instead of the encode stage's
