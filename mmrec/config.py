@@ -64,6 +64,45 @@ class EvalConfig:
     n_bins: int = 10
     noisy_bin_min_targets: int = 30
     batch_size: int = 1024
+    ties: Literal["optimistic", "pessimistic"] = "optimistic"  # equal scores count for / against the target
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Sequential models to train and evaluate on each sequential split, for every seed in ``seeds``.
+
+    ``models`` maps a registered model name (``mmrec.models.registry``) to its hyper-parameters; omitted keys
+    take the model config's defaults. The optimisation settings below apply to every trainable model.
+    """
+
+    models: dict[str, Any] = dataclasses.field(default_factory=lambda: {"popularity": {}, "sasrec": {}})
+    splits: list[Literal["leave-one-out", "new-items"]] = dataclasses.field(
+        default_factory=lambda: ["leave-one-out", "new-items"])
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
+    loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy over all items, or BCE with sampled negatives
+    n_negatives: int = 1  # per position, for loss = bce
+    window_stride: int | None = None  # step between a sequence's training windows; None = the model's max_len
+    progress: bool = True
+
+    def validate(self) -> None:
+        from mmrec.models.registry import MODELS  # lazy: the registry imports torch
+
+        for name, params in list(self.models.items()):
+            if name not in MODELS:
+                raise ConfigError(f"unknown model 'train.models.{name}'{_suggest(name, list(MODELS))}")
+            spec = MODELS[name]
+            if params is None:
+                params = {}
+            if not isinstance(params, (dict, spec.config_class)):
+                raise ConfigError(f"train.models.{name}: expected a mapping of hyper-parameters, got {params!r}")
+            if isinstance(params, dict):
+                self.models[name] = from_dict(spec.config_class, params, f"train.models.{name}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
 
 
 @dataclasses.dataclass
@@ -96,6 +135,7 @@ class RecipeConfig:
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     encode: EncodeConfig = dataclasses.field(default_factory=EncodeConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

@@ -31,6 +31,7 @@ class StageContext:
     run_dir: Path
     out: Path  # temporary directory; becomes the artifact when the stage returns
     inputs: dict[str, Path]  # upstream stage name -> its artifact directory
+    key: str = ""  # this artifact's key: names state that must outlive a killed attempt (checkpoints)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +111,7 @@ class Pipeline:
         log.info("stage %-9s running  %s", name, path.name)
         start = time.perf_counter()
         with atomic_dir(path) as tmp:
-            stage.run(StageContext(self.cfg, self.run_dir, tmp, inputs))
+            stage.run(StageContext(self.cfg, self.run_dir, tmp, inputs, self.key(name)))
             write_json(tmp / "stage.json", {"stage": name, "key": self.key(name), "seconds": time.perf_counter() - start,
                                             "inputs": {k: v.name for k, v in inputs.items()}})
         log.info("stage %-9s done in %.1fs", name, time.perf_counter() - start)

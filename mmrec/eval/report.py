@@ -1,16 +1,36 @@
-"""Render a run's report from its artifacts: ``report.json`` + ``report.md`` per split, and an index.
+"""Render a run's report from its artifacts: per split ``report.json``, ``report.md``, ``report.html`` and plots.
 
 Model-training stages write ``results.json`` (``{split: {model: metrics}}``) into their artifacts; the
 report gathers them beside the dataset and split statistics of ``prepare``, so ``mmrec report DIR``
-can re-render a finished run without recomputing anything.
+can re-render a finished run without recomputing anything. The HTML is self-contained (inline CSS, plots
+embedded as base64 PNGs, also written next to it).
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 from pathlib import Path
 
+import numpy as np
+
 from mmrec.io import write_json, write_text
+
+HEADLINE = "NDCG@10"
+GLOSSARY = [
+    ("HR@K", "share of test cases whose held-out item is among the top K recommendations"),
+    ("NDCG@K", "like HR@K, but a hit at rank r counts 1/log2(r+1): higher when the item is near the top"),
+    ("MRR@K", "mean of 1/rank of the held-out item (0 when it is outside the top K)"),
+    ("full ranking", "every item of the catalogue is a candidate; items the user already interacted with are "
+                     "removed; ties in score count in the held-out item's favour (optimistic)"),
+    ("cold / warm", "cold = held-out items with at most `cold_threshold` training interactions, warm = the rest"),
+    ("frequency bins", "bin 0 = items never seen in training; bins 1.. cut the seen items by training count into "
+                       "groups carrying equal numbers of training interactions (popular items in the last bins)"),
+    ("noisy", "a bin with fewer than 30 test targets: its numbers are too uncertain to compare"),
+    ("mean ± std", "over the model seeds (std with n-1); a gap under two std is reported as 'no difference'"),
+]
 
 
 def collect(run_dir: Path) -> tuple[dict, dict, dict]:
@@ -30,21 +50,14 @@ def collect(run_dir: Path) -> tuple[dict, dict, dict]:
     return recipe, stats, results
 
 
-def _markdown(report: dict) -> str:
-    lines = [f"# {report['dataset']} — {report['split']}", "",
-             f"Task: {report['task']}. Seed(s): {report['seeds']}. Protocol: {report['protocol']}", "",
-             "## Data", ""]
-    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in report["data"].items()]
-    lines += ["", "## Split", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["split_summary"].items()]
-    if report["models"]:
-        lines += ["", "## Models", "", "| model | " + " | ".join(report["headline"]) + " |",
-                  "|---|" + "---|" * len(report["headline"])]
-        for name, res in report["models"].items():
-            cells = [_fmt(res.get("overall", {}).get(m)) for m in report["headline"]]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    else:
-        lines += ["", "No models trained in this run yet."]
-    return "\n".join(lines) + "\n"
+def _mean(value) -> float | None:
+    if value is None:
+        return None
+    return float(value["mean"]) if isinstance(value, dict) else float(value)
+
+
+def _std(value) -> float:
+    return float(value["std"]) if isinstance(value, dict) else 0.0
 
 
 def _fmt(value) -> str:
@@ -52,38 +65,264 @@ def _fmt(value) -> str:
         return "–"
     if isinstance(value, dict):
         return f"{value['mean']:.4f} ± {value['std']:.4f}"
-    return f"{value:.4f}"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def compare(models: dict, group: str = "overall", metric: str = HEADLINE) -> dict[str, str]:
+    """Each model against the best on ``group``/``metric``: 'best', 'no difference' (gap < 2 std) or 'worse'."""
+    values = {n: r[group].get(metric) for n, r in models.items() if r.get(group, {}).get(metric) is not None}
+    if not values:
+        return {}
+    best = max(values, key=lambda n: _mean(values[n]))
+    out = {}
+    for name, value in values.items():
+        if name == best:
+            out[name] = "best"
+            continue
+        gap = _mean(values[best]) - _mean(value)
+        spread = max(_std(values[best]), _std(value))
+        seeded = isinstance(values[best], dict) or isinstance(value, dict)
+        if not seeded:
+            out[name] = f"worse by {gap:.4f} (single run: no std)"
+        elif gap < 2 * spread:
+            out[name] = f"no difference (gap {gap:.4f} < 2 std)"
+        else:
+            out[name] = f"worse by {gap:.4f} (> 2 std)"
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ plots
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def plot_bins(models: dict, metric: str = HEADLINE) -> bytes | None:
+    """Grouped bars: ``metric`` per frequency bin for every model (error bars = std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    named = [(n, r["bins"]) for n, r in models.items() if r.get("bins")]
+    if not named:
+        return None
+    bins = named[0][1]
+    x = np.arange(len(bins))
+    width = 0.8 / len(named)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(bins) + 2), 4.2))
+    for k, (name, rows) in enumerate(named):
+        ax.bar(x + (k - (len(named) - 1) / 2) * width, [_mean(r.get(metric)) or 0.0 for r in rows], width,
+               yerr=[_std(r.get(metric)) for r in rows], capsize=2, label=name)
+    labels = [f"{b['bin']}\n{b['min_count']}–{b['max_count']}\n(n={b['n_targets']}{'*' if b['noisy'] else ''})"
+              for b in bins]
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_xlabel("frequency bin: training-count range (test targets; * = noisy, < 30)")
+    ax.set_ylabel(f"{metric} (test)")
+    ax.set_title(f"{metric} per item-frequency bin (bin 0 = never seen in training)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def plot_frequency(counts: np.ndarray, bins: list[dict]) -> bytes:
+    """Items sorted by training count (log scale), shaded by frequency bin, with the bins' count edges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = np.sort(counts[1:])[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    ax.plot(np.arange(1, len(ordered) + 1), np.maximum(ordered, 0.8), color="black", lw=1.2)
+    colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(len(bins), 1)))
+    label_y = max(float(ordered.max(initial=1)), 1.0) * 0.9
+    for b, color in zip(bins, colors):
+        inside = np.flatnonzero((ordered >= b["min_count"]) & (ordered <= b["max_count"]))
+        if len(inside):
+            ax.axvspan(inside[0] + 0.5, inside[-1] + 1.5, color=color, alpha=0.25, lw=0)
+            ax.text((inside[0] + inside[-1]) / 2 + 1, label_y, str(b["bin"]), ha="center", va="top", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xlabel("items, most interacted first")
+    ax.set_ylabel("training interactions (log; never-seen items drawn at 0.8)")
+    edges = ", ".join(f"{b['min_count']}–{b['max_count']}" for b in bins)
+    ax.set_title("Item-frequency distribution and bins", fontsize=10)
+    fig.text(0.01, -0.04, f"bin count ranges: {edges}", fontsize=7, wrap=True)
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every table the report shows; shared by Markdown and HTML."""
+    models, ks = report["models"], report["headline"]
+    out = []
+    if not models:
+        return out
+    verdict = compare(models)
+    out.append(("Overall (test)", ["model", *ks, f"vs best on {HEADLINE}"],
+                [[n, *[_fmt(r["overall"].get(m)) for m in ks], verdict.get(n, "")] for n, r in models.items()]))
+    if report["task"] == "sequential":
+        cold_verdict = compare(models, "cold")
+        first = next(iter(models.values()))
+        out.append((f"Warm vs cold targets (cold: ≤ {report['cold_threshold']} training interactions; "
+                    f"{first['warm'].get('n_targets', '?')} warm, {first['cold'].get('n_targets', '?')} cold)",
+                    ["model", f"warm {HEADLINE}", f"cold {HEADLINE}", "cold HR@10", f"vs best on cold {HEADLINE}"],
+                    [[n, _fmt(r["warm"].get(HEADLINE)), _fmt(r["cold"].get(HEADLINE)), _fmt(r["cold"].get("HR@10")),
+                      cold_verdict.get(n, "")] for n, r in models.items()]))
+        bins = first.get("bins", [])
+        out.append((f"{HEADLINE} per frequency bin", ["bin", "training count", "items", "test targets",
+                                                      *models.keys()],
+                    [[str(b["bin"]), f"{b['min_count']}–{b['max_count']}", str(b["n_items"]),
+                      f"{b['n_targets']}{' (noisy)' if b['noisy'] else ''}",
+                      *[_fmt(r["bins"][i].get(HEADLINE)) if i < len(r.get("bins", [])) else "–"
+                        for r in models.values()]] for i, b in enumerate(bins)]))
+    out.append(("Cost", ["model", "train seconds", "eval seconds (all test users)", "best epoch"],
+                [[n, _fmt(r.get("train_seconds")), _fmt(r.get("eval_seconds")), _fmt(r.get("best_epoch"))]
+                 for n, r in models.items()]))
+    return out
+
+
+def _markdown(report: dict, plots: list[str]) -> str:
+    lines = [f"# {report['dataset']} — {report['split']}", "",
+             f"Task: {report['task']}. Split seed: {report['split_seed']}. Model seeds: {report['seeds']}.", "",
+             f"Protocol: {report['protocol']}.", "", "## Data", ""]
+    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in report["data"].items()]
+    lines += ["", "## Split", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["split_summary"].items()]
+    if not report["models"]:
+        lines += ["", "No models trained in this run yet."]
+    for title, header, rows in _tables(report):
+        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    for name in plots:
+        lines += ["", f"![{name}]({name})"]
+    if report["models"]:
+        lines += ["", "## Model settings", ""]
+        lines += [f"- **{n}**: `{json.dumps(r.get('config', {}))}`" for n, r in report["models"].items()]
+        if report.get("training"):
+            lines += [f"- training: `{json.dumps(report['training'])}`"]
+    lines += ["", "## How to read this", ""] + [f"- **{k}**: {v}" for k, v in GLOSSARY]
+    return "\n".join(lines) + "\n"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+td:last-child{text-align:left;color:#555}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+code{font-size:12px;background:#f6f6f6;padding:1px 3px}dt{font-weight:600}dd{margin:0 0 .4em 1em}
+.meta{color:#555}"""
+
+
+def _html(report: dict, images: dict[str, bytes]) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(report['dataset'])} — "
+             f"{e(report['split'])}</title><style>{CSS}</style></head><body>",
+             f"<h1>{e(report['dataset'])} — {e(report['split'])}</h1>",
+             f"<p class='meta'>Task: {e(report['task'])}. Split seed: {report['split_seed']}. "
+             f"Model seeds: {e(str(report['seeds']))}.<br>Protocol: {e(report['protocol'])}.</p>",
+             "<h2>Data and split</h2><table>"]
+    for k, v in {**report["data"], **report["split_summary"]}.items():
+        parts.append(f"<tr><th>{e(k.replace('_', ' '))}</th><td>{e(str(v))}</td></tr>")
+    parts.append("</table>")
+    if not report["models"]:
+        parts.append("<p>No models trained in this run yet.</p>")
+    for title, header, rows in _tables(report):
+        parts.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
+        parts.append("</table>")
+    for name, data in images.items():
+        parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>")
+    if report["models"]:
+        parts.append("<h2>Model settings</h2><dl>")
+        parts += [f"<dt>{e(n)}</dt><dd><code>{e(json.dumps(r.get('config', {})))}</code></dd>"
+                  for n, r in report["models"].items()]
+        if report.get("training"):
+            parts.append(f"<dt>training</dt><dd><code>{e(json.dumps(report['training']))}</code></dd>")
+        parts.append("</dl>")
+    parts.append("<h2>How to read this</h2><dl>")
+    parts += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in GLOSSARY]
+    parts.append("</dl></body></html>")
+    return "\n".join(parts) + "\n"
 
 
 PROTOCOLS = {
-    "leave-one-out": "sequential leave-one-out; full ranking over all items, user's history masked",
-    "new-items": "sequential new-items (seeded 20% of items never in training); full ranking over all items",
+    "leave-one-out": "sequential leave-one-out (last item = test, second-to-last = validation); full ranking over "
+                     "all items, the user's history masked; early stopping on validation NDCG@10, test touched once",
+    "new-items": "sequential new-items (a seeded 20% of items never in training, test = each user's last "
+                 "interaction with one); full ranking over all items, the user's history masked",
     "ctr": "CTR per-user time split (last 20% test, 10% before it validation)",
 }
 
 
+def _train_counts(run_dir: Path, stages: dict, split: str) -> np.ndarray | None:
+    folder = run_dir / stages["prepare"] / "splits" / split
+    if split == "ctr" or not (folder / "split.json").is_file():
+        return None
+    from mmrec.data.splits import SequentialSplit
+
+    return SequentialSplit.load(folder).item_train_counts()
+
+
 def render_report(run_dir: str | Path) -> list[Path]:
-    """Write ``<split>/report.json`` and ``report.md`` for every split, plus ``index.md``; returns the JSON paths."""
+    """Write ``<split>/report.{json,md,html}`` (+ PNGs) for every split, plus ``index.{md,html}``."""
     run_dir = Path(run_dir)
     recipe, stats, results = collect(run_dir)
+    stages = json.loads((run_dir / "stages.json").read_text())
     written = []
     index = [f"# Run report: {stats['tables']['dataset']}", ""]
     for split, summary in stats["splits"].items():
+        models = results.get(split, {})
         report = {
             "dataset": stats["tables"]["dataset"],
             "task": "ctr" if split == "ctr" else "sequential",
             "split": split,
+            "split_seed": recipe.get("seed"),
             "seeds": recipe.get("seeds", [recipe.get("seed")]),
             "protocol": PROTOCOLS.get(split, split),
+            "cold_threshold": recipe.get("eval", {}).get("cold_threshold"),
             "data": stats["tables"],
             "split_summary": summary,
             "headline": ["AUC", "GAUC", "LogLoss"] if split == "ctr" else ["HR@10", "NDCG@10", "MRR@10"],
-            "models": results.get(split, {}),
+            "training": {k: v for k, v in recipe.get("train", {}).items() if k != "models"} if models else {},
+            "models": models,
         }
         folder = run_dir / split
+        images: dict[str, bytes] = {}
+        if report["task"] == "sequential" and models:
+            if (png := plot_bins(models)) is not None:
+                images["ndcg_by_bin.png"] = png
+            counts = _train_counts(run_dir, stages, split)
+            first_bins = next(iter(models.values())).get("bins")
+            if counts is not None and first_bins:
+                images["item_frequency.png"] = plot_frequency(counts, first_bins)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in images.items():
+            (folder / name).write_bytes(data)
         write_json(folder / "report.json", report)
-        write_text(folder / "report.md", _markdown(report))
+        write_text(folder / "report.md", _markdown(report, list(images)))
+        write_text(folder / "report.html", _html(report, images))
         written.append(folder / "report.json")
-        index.append(f"- [{split}]({split}/report.md): {len(report['models'])} model(s)")
+        best = compare(models)
+        top = next((n for n, v in best.items() if v == "best"), None)
+        index.append(f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {len(models)} model(s)"
+                     + (f"; best {HEADLINE}: {top} {_fmt(models[top]['overall'][HEADLINE])}" if top else ""))
     write_text(run_dir / "index.md", "\n".join(index) + "\n")
+    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in index[2:])
+    links = items.replace(".md)", ".html)")
+    write_text(run_dir / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><style>{CSS}</style>"
+               f"</head><body><h1>{html.escape(index[0][2:])}</h1><ul>{_md_links_to_html(links)}</ul></body></html>\n")
     return written
+
+
+def _md_links_to_html(text: str) -> str:
+    import re
+
+    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"<a href='\2'>\1</a>", text)

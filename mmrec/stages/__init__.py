@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mmrec.pipeline import Stage
-from mmrec.stages import prepare
+from mmrec.stages import encode, prepare, sequential
 
 
 def default_stages() -> list[Stage]:
-    return [prepare.STAGE]
+    return [prepare.STAGE, encode.STAGE, sequential.STAGE]

@@ -1,0 +1,49 @@
+"""``evaluate``: one model on one set of cases -> the report's per-model dict (overall, warm, cold, bins)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mmrec.config import EvalConfig
+from mmrec.eval.bins import FrequencyBins
+from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
+from mmrec.data.splits import SequentialSplit
+from mmrec.models.base import Recommender
+
+
+def ranking_cases(split: SequentialSplit, part: str) -> RankingCases:
+    """Cases of ``split.valid`` / ``split.test`` with the user's training items and the history masked."""
+    cases = getattr(split, part)
+    known = [split.train[u] for u in cases.users]
+    return RankingCases.build(cases.histories, cases.targets, known, max_len=None)
+
+
+def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
+             settings: EvalConfig | None = None) -> dict:
+    """Rank every target, then aggregate overall, warm / cold (count <= cold_threshold) and per frequency bin."""
+    settings = settings or EvalConfig()
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    ranks = rank_all(model.score, cases.with_max_len(model.max_len), settings.batch_size, settings.ties,
+                     device=model.device)
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    ks = list(settings.ks)
+    target_counts = item_counts[cases.targets.numpy()]
+    cold = target_counts <= settings.cold_threshold
+    bins = FrequencyBins.from_counts(item_counts, settings.n_bins)
+    target_bins = bins.assign(target_counts)
+    rows = bins.describe(item_counts, cases.targets.numpy(), settings.noisy_bin_min_targets)
+    for row in rows:
+        row.update(metrics_from_ranks(ranks[target_bins == row["bin"]], ks))
+    return {
+        "overall": metrics_from_ranks(ranks, ks),
+        "warm": {**metrics_from_ranks(ranks[~cold], ks), "n_targets": int((~cold).sum())},
+        "cold": {**metrics_from_ranks(ranks[cold], ks), "n_targets": int(cold.sum())},
+        "bins": rows,
+        "n_targets": len(ranks),
+        "eval_seconds": seconds,
+    }

@@ -1,0 +1,110 @@
+"""The one interface every recommender answers, baselines included: ``score(histories) -> (B, N + 1)``.
+
+Histories are item indices, left-padded with 0 (most recent item last). Evaluation only ever calls ``score``,
+so a neural backbone, a popularity count and a content k-NN are ranked by exactly the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
+
+
+@dataclasses.dataclass
+class ModelData:
+    """What a model may be built from: the training split and (optionally) the item tables."""
+
+    n_items: int
+    train: list[np.ndarray]  # train[u] = user u's training sequence (time order); entry 0 empty
+    item_text: list[str] | None = None  # text of items 1..N (index i -> item i + 1)
+
+    def item_train_counts(self) -> np.ndarray:
+        counts = np.zeros(self.n_items + 1, dtype=np.int64)
+        nonempty = [s for s in self.train if len(s)]
+        if nonempty:
+            np.add.at(counts, np.concatenate(nonempty), 1)
+        counts[0] = 0
+        return counts
+
+
+class Recommender(nn.Module):
+    """Scores every item index 0..N for each history; column 0 (padding) is never recommended."""
+
+    n_items: int
+    max_len: int | None = None  # how many recent history items the model reads (None: all of them)
+    trainable: bool = False  # whether the sequential trainer should fit it
+
+    def score(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, N + 1)
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's tensors live (histories are moved there before ``score``)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    @classmethod
+    def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":
+        """Construct from a config and the training data (baselines count or read content here)."""
+        raise NotImplementedError
+
+
+class SequentialRecommender(Recommender):
+    """A backbone: history (B, L) -> user vector u (B, d); an item's score is <u, e_i> over ``item_repr``.
+
+    Subclasses implement ``encode_sequence`` (one vector per position, causal, used for training on every
+    position); ``encode_history`` takes the last position. Losses live in ``mmrec.train.losses``.
+    """
+
+    trainable = True
+    item_repr: ItemRepresentation
+
+    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, d)
+        raise NotImplementedError
+
+    def forward(self, histories: torch.Tensor) -> torch.Tensor:
+        """Per-position states; what a training step (and a DDP wrapper) calls."""
+        return self.encode_sequence(histories)
+
+    def encode_history(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, d)
+        return self.encode_sequence(histories)[:, -1]
+
+    def score(self, histories: torch.Tensor) -> torch.Tensor:
+        return self.encode_history(histories) @ self.item_repr.all_items().T
+
+    @classmethod
+    def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":
+        config = dataclasses.replace(config, n_items=data.n_items)
+        return cls(config, item_repr)
+
+
+def default_item_repr(item_repr: ItemRepresentation | None, n_items: int, dim: int) -> ItemRepresentation:
+    """The seam's default (an ID table), or the given representation after checking it fits the model."""
+    if item_repr is None:
+        return IDEmbedding(n_items, dim)
+    if item_repr.dim != dim or item_repr.n_items != n_items:
+        raise ValueError(f"item representation is {item_repr.n_items} items x {item_repr.dim}-d, "
+                         f"the model expects {n_items} x {dim}-d")
+    return item_repr
+
+
+def left_pad(sequences: list[np.ndarray], max_len: int | None) -> torch.Tensor:
+    """The last ``max_len`` items of each sequence, left-padded with 0 into one (B, L) tensor (vectorised)."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    width = int(lengths.max(initial=0)) if max_len is None else max_len
+    width = max(width, 1)
+    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if lengths.sum() else np.zeros(0, np.int64)
+    ends = np.cumsum(lengths)  # position after each sequence's last item in ``flat``
+    offsets = np.arange(-width, 0)  # column j reads item ends - width + j
+    idx = ends[:, None] + offsets[None, :]
+    valid = idx >= (ends - lengths)[:, None]
+    out = np.where(valid, flat[np.clip(idx, 0, max(len(flat) - 1, 0))] if len(flat) else 0, 0)
+    return torch.from_numpy(out.astype(np.int64))

@@ -1,0 +1,91 @@
+"""SASRec (Kang & McAuley, 2018): causal self-attention over the item history.
+
+Pre-LayerNorm blocks (stabler than the original post-LN with few epochs; a final LayerNorm closes the stack),
+learned absolute positions, dropout on embeddings, attention and feed-forward. Item vectors come through the
+``ItemRepresentation`` seam and double as the output table: score(i) = <u, e_i>.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmrec.config import ConfigError
+from mmrec.models.base import SequentialRecommender, default_item_repr
+from mmrec.models.item_repr import ItemRepresentation
+
+
+@dataclasses.dataclass
+class SASRecConfig:
+    n_items: int = 0  # filled in from the data
+    dim: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    max_len: int = 50
+    dropout: float = 0.2
+    ffn_mult: int = 4  # feed-forward width = ffn_mult * dim
+
+    def validate(self) -> None:
+        if self.dim % self.n_heads:
+            raise ConfigError(f"sasrec: dim {self.dim} is not divisible by n_heads {self.n_heads}")
+
+
+class SelfAttentionBlock(nn.Module):
+    """Pre-LN block: x + MHA(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, dim: int, n_heads: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.n_heads, self.dropout = n_heads, dropout
+        self.ln_attn = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        b, length, dim = x.shape
+        q, k, v = self.qkv(self.ln_attn(x)).view(b, length, 3, self.n_heads, dim // self.n_heads).permute(2, 0, 3, 1, 4)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                              dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, length, dim)))
+        return x + self.drop(self.ffn(self.ln_ffn(x)))
+
+
+class SASRec(SequentialRecommender):
+    """History (B, L) -> per-position states (B, L, d); the last one is the user vector."""
+
+    config_class = SASRecConfig
+
+    def __init__(self, config: SASRecConfig, item_repr: ItemRepresentation | None = None):
+        super().__init__()
+        config.validate()
+        self.config, self.n_items, self.max_len = config, config.n_items, config.max_len
+        self.item_repr = default_item_repr(item_repr, config.n_items, config.dim)
+        self.positions = nn.Embedding(config.max_len, config.dim)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(SelfAttentionBlock(config.dim, config.n_heads, config.ffn_mult * config.dim,
+                                                       config.dropout) for _ in range(config.n_layers))
+        self.ln_out = nn.LayerNorm(config.dim)
+        for module in [self.positions, *self.blocks.modules()]:
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+
+    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
+        histories = histories[:, -self.max_len:]
+        length = histories.shape[1]
+        real = histories > 0
+        x = self.item_repr(histories) + self.positions.weight[self.max_len - length:]  # right-aligned positions
+        x = self.drop(x) * real.unsqueeze(-1)
+        # causal, padding keys hidden; every position may see itself so all-padding rows stay finite
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        self_ = torch.eye(length, dtype=torch.bool, device=x.device)
+        allowed = (causal & (real.unsqueeze(1) | self_)).unsqueeze(1)  # (B, 1, L, L)
+        for block in self.blocks:
+            x = block(x, allowed)
+        return self.ln_out(x)
