@@ -27,7 +27,7 @@ from mmrec.pipeline import Pipeline
 from mmrec.stages import default_stages
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["sasrec", "moc1", "moc2", "moc3", "moc7", "rq3"]  # rq1 has exactly moc1's codes (same seed): not rerun
+MODELS = ["sasrec", "moc1", "moc3", "moc7", "rq3", "moc2"]  # rq1 has exactly moc1's codes (same seed): not rerun
 SASREC = "{dim: 64, n_layers: 2, n_heads: 2, max_len: 50, dropout: 0.2}"
 DEFAULTS = [
     "split.kinds=[leave-one-out, new-items]",
@@ -71,10 +71,28 @@ def table(results: dict, quantize: dict) -> str:
     return "\n".join(lines)
 
 
+def finished_table(run_dir: Path) -> str:
+    """The table from the cells a (possibly still running) train_seq has finished: checkpoints/*/<split>/<model>/."""
+    from mmrec.stages.sequential import summarise
+
+    results: dict = {}
+    for split_dir in sorted(run_dir.glob("checkpoints/train_seq-*/*")):
+        for name in MODELS:
+            cells = sorted((split_dir / name).glob("seed*/result.json"))
+            if cells:
+                per_seed = [json.loads(c.read_text()) for c in cells]
+                results.setdefault(split_dir.name, {})[name] = {**summarise(per_seed), "seeds": len(per_seed)}
+    quantize = next(run_dir.glob("artifacts/quantize-*/quantize.json"), None)
+    text = table(results, json.loads(quantize.read_text()) if quantize else {})
+    return text + "\n(finished cells only; 'n' in each mean ± std is the number of seeds done)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="/tmp/moc-run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--finished-only", action="store_true",
+                        help="print the table from the (split, model, seed) cells finished so far; train nothing")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -84,6 +102,9 @@ def main() -> None:
     # overrides merge into the recipe's mappings: keep only the text encoder and the compared models
     cfg.encode.encoders = {"text": cfg.encode.encoders["text"]}
     cfg.train.models = {name: cfg.train.models[name] for name in MODELS if name in cfg.train.models}
+    if args.finished_only:
+        print(finished_table(Path(args.output)))
+        return
     start, cpu = time.perf_counter(), time.process_time()
     stages = Pipeline(cfg, args.output, default_stages()).run(["train_seq"])
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -109,13 +109,13 @@ def semantic_sasrec(codes: np.ndarray, with_id: bool, code_width: int | None = 2
     spec = get_spec("moc2")
     config = from_dict(spec.config_class, {"dim": 16, "n_heads": 2, "max_len": 6, "dropout": 0.0,
                                            "with_id": with_id, "code_width": code_width})
-    data = ModelData(len(codes) - 1, [np.zeros(0, np.int64), np.array([1, 2, 3])], item_codes={"moc2": codes})
+    data = ModelData(len(codes) - 1, [np.zeros(0, np.int64), np.array([1, 2, 3, 5])], item_codes={"moc2": codes})
     torch.manual_seed(0)
     return spec.build(config, data).eval()
 
 
 def item_codes() -> np.ndarray:
-    """Items 1..6 over 2 codebooks x 2 levels; items 5 and 6 share every code; 6 is never seen in training."""
+    """Items 1..6 over 2 codebooks x 2 levels; items 5 and 6 share every code; 4 and 6 are never seen in training."""
     codes = np.array([[[0, 0], [0, 0]], [[1, 2], [3, 0]], [[1, 3], [2, 1]], [[2, 0], [1, 1]],
                       [[3, 1], [0, 2]], [[0, 1], [2, 3]], [[0, 1], [2, 3]]], dtype=np.int64)
     return codes
@@ -127,12 +127,15 @@ def test_semantic_sasrec_scores_a_never_seen_item_from_its_codes(with_id):
     assert model.item_repr.n_codebooks == 2 and model.item_repr.code_dim == 6  # 24 / (2 x 2)
     vectors = model.item_repr.all_items()
     assert torch.count_nonzero(vectors[0]) == 0 and vectors[6].norm() > 0
-    scores = model.score(torch.tensor([[0, 0, 0, 1, 2, 3]]))
+    scores = model.score(torch.tensor([[0, 0, 1, 2, 3, 5]]))
     assert scores[0, 6] != scores[0, 0]
     if not with_id:  # items sharing every code are the same item to the model
         assert torch.equal(vectors[5], vectors[6]) and scores[0, 5] == scores[0, 6]
-    else:
+    else:  # item 5 (seen) adds its ID embedding; never-seen item 6 is its codes alone
         assert not torch.equal(vectors[5], vectors[6])
+        repr_ = model.item_repr
+        repr_.id_embedding = None
+        assert torch.equal(repr_.all_items()[6], vectors[6]) and not torch.equal(repr_.all_items()[5], vectors[5])
 
 
 def test_semantic_sasrec_needs_the_variants_codes():

@@ -38,7 +38,9 @@ class SemanticIDRepresentation(ItemRepresentation):
     table); ``bottleneck`` is the gate's hidden width; ``reduce`` is ``"sum"`` or ``"project"`` (a linear map of the
     concatenation to ``dim``); ``with_id`` adds an :class:`IDEmbedding`; ``code_dim`` (default ``dim``; any other
     width needs ``reduce="project"``) is each code table's width, so n_codebooks x levels x code_dim can be held
-    fixed. Padding (index 0) maps to a zero vector.
+    fixed; ``id_items`` (N + 1 bools) limits the ID embedding to those items, so the others (never seen in training,
+    whose ID rows would only ever be pushed down as softmax negatives) are their codes alone. Padding (index 0) maps
+    to a zero vector.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class SemanticIDRepresentation(ItemRepresentation):
         reduce: Literal["sum", "project"] = "sum",
         with_id: bool = False,
         code_dim: int | None = None,
+        id_items: np.ndarray | torch.Tensor | None = None,
         init_std: float = 0.02,
     ):
         super().__init__()
@@ -81,6 +84,10 @@ class SemanticIDRepresentation(ItemRepresentation):
         )
         self.project = nn.Linear(width, dim) if reduce == "project" else None
         self.id_embedding = IDEmbedding(self.n_items, dim, init_std) if with_id else None
+        if id_items is not None:  # (N + 1,) bool: which items add their ID embedding (e.g. those seen in training)
+            self.register_buffer("id_items", torch.as_tensor(np.asarray(id_items), dtype=torch.bool))
+        else:
+            self.id_items = None
 
     def code_tables(self) -> dict[str, torch.Tensor]:
         """The learned tables by name ``codebook<c>/level<l>`` (for ``semantic_ids.stats.embedding_stats``)."""
@@ -99,5 +106,6 @@ class SemanticIDRepresentation(ItemRepresentation):
         gated = flat * torch.sigmoid(self.gate(flat))
         out = self.project(gated) if self.project is not None else gated.unflatten(-1, stacked.shape[-2:]).sum(-2)
         if self.id_embedding is not None:
-            out = out + self.id_embedding(items)
+            ids = self.id_embedding(items)
+            out = out + (ids if self.id_items is None else ids * self.id_items[items].unsqueeze(-1).to(ids.dtype))
         return out * (items != 0).unsqueeze(-1).to(out.dtype)

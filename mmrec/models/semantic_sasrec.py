@@ -2,8 +2,9 @@
 
 The codes come from the ``quantize`` stage through ``ModelData.item_codes[variant]`` (``(N + 1, C, L)``, row 0 =
 padding). An item's vector is ``SemanticIDRepresentation``: C x L code embeddings, self-gated, projected to ``dim``,
-plus its ID embedding when ``with_id``. Items never seen in training have an untrained ID row (≈ its small random
-init) but trained code embeddings shared with warm items, which is what should help cold items.
+plus its ID embedding when ``with_id`` and the item occurs in the training sequences. Items never seen in training
+are represented by their codes alone (their ID rows would only be trained as softmax negatives, i.e. pushed down);
+their code embeddings are shared with warm items, which is what should help cold items.
 
 ``code_width`` holds the total code-embedding width C x L x code_dim fixed across variants (default 252 = 3 x 84:
 code_dim 84 for 1 x 3 codes, 42 for 2 x 3, 28 for 3 x 3, 12 for 7 x 3), so MoC-N variants have the same number of
@@ -67,5 +68,5 @@ class SemanticSASRec(SASRec):
             item_repr = SemanticIDRepresentation(
                 codes, config.dim, int(codes[1:].max()) + 1, bottleneck=config.bottleneck,
                 activation=config.activation, reduce=config.reduce if code_dim in (None, config.dim) else "project",
-                with_id=config.with_id, code_dim=code_dim)
+                with_id=config.with_id, code_dim=code_dim, id_items=data.item_train_counts() > 0)
         return cls(config, item_repr)
