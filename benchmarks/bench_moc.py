@@ -91,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="/tmp/moc-run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
     parser.add_argument("--finished-only", action="store_true",
                         help="print the table from the (split, model, seed) cells finished so far; train nothing")
     parser.add_argument("overrides", nargs="*")
@@ -101,7 +102,7 @@ def main() -> None:
     cfg = load_recipe(ROOT / "recipes" / "ml-100k.yaml", DEFAULTS + args.overrides)
     # overrides merge into the recipe's mappings: keep only the text encoder and the compared models
     cfg.encode.encoders = {"text": cfg.encode.encoders["text"]}
-    cfg.train.models = {name: cfg.train.models[name] for name in MODELS if name in cfg.train.models}
+    cfg.train.models = {name: cfg.train.models[name] for name in args.models.split(",")}
     if args.finished_only:
         print(finished_table(Path(args.output)))
         return
@@ -117,6 +118,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stem = "moc" if len(cfg.train.splits) > 1 else f"moc-{cfg.train.splits[0]}"
+    stem += "-seen" if cfg.train.softmax_over == "seen" else ""
     (out / f"{stem}.txt").write_text(text + "\n")
     (out / f"{stem}.json").write_text(json.dumps({"results": results, "quantize": quantize, "wall_seconds": wall,
                                               "cpu_seconds": cpu, "overrides": DEFAULTS + args.overrides}, indent=1))

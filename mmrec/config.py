@@ -85,6 +85,7 @@ class TrainConfig:
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy over all items, or BCE with sampled negatives
     n_negatives: int = 1  # per position, for loss = bce
+    softmax_over: Literal["all", "seen"] = "all"  # loss = ce: every item, or only items in the training sequences
     window_stride: int | None = None  # step between a sequence's training windows; None = the model's max_len
     progress: bool = True
 

@@ -150,3 +150,18 @@ def test_same_code_width_across_mixture_sizes():
 
     cfg = SemanticSASRecConfig(code_width=252)
     assert [code_dim_for(cfg, n, 3) * n * 3 for n in (1, 2, 3, 7)] == [252] * 4
+
+
+def test_softmax_over_seen_items_leaves_unseen_items_out_of_the_loss():
+    from mmrec.models.item_repr import IDEmbedding
+    from mmrec.train.losses import full_softmax_ce
+
+    torch.manual_seed(0)
+    table = IDEmbedding(6, 4)
+    states, targets = torch.randn(2, 3, 4), torch.tensor([[1, 2, 0], [3, 1, 2]])
+    exclude = torch.tensor([False, False, False, False, True, True, True])  # items 4..6 never seen in training
+    loss = full_softmax_ce(states, targets, table, exclude)
+    logits = states[targets > 0] @ table.weight.weight[1:4].T
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, targets[targets > 0] - 1))
+    loss.backward()
+    assert torch.count_nonzero(table.weight.weight.grad[4:]) == 0

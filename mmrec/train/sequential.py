@@ -68,6 +68,13 @@ class SequentialTrainer:
         self.rank, self.world_size = rank, world_size
         self.device = device or torch.device("cpu")
         self.windows = training_windows(train, model.max_len, optim.window_stride)
+        self.exclude = None
+        if optim.softmax_over == "seen":  # items absent from training do not exist yet: never negatives
+            seen = np.zeros(model.n_items + 1, dtype=bool)
+            nonempty = [s for s in train if len(s)]
+            if nonempty:
+                seen[np.concatenate(nonempty)] = True
+            self.exclude = torch.from_numpy(~seen)
         self.valid = valid.with_max_len(model.max_len)
         self.checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
         self.stop_at = stop_at  # also stop once validation NDCG@10 reaches this (time-to-quality benchmarks)
@@ -115,7 +122,7 @@ class SequentialTrainer:
                 inputs, targets = window_targets(rows)
                 states = net(inputs)
                 if self.optim.loss == "ce":
-                    loss = full_softmax_ce(states, targets, model.item_repr)
+                    loss = full_softmax_ce(states, targets, model.item_repr, self.exclude)
                 else:
                     loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
                 optimizer.zero_grad(set_to_none=True)
