@@ -27,7 +27,8 @@ from safetensors.torch import load_file, save_file
 from mmrec.config import PADSection, TrainConfig, load_recipe
 from mmrec.data import load_tables
 from mmrec.data.content import load_content
-from mmrec.eval.evaluate import EvalSettings, evaluate, ranking_cases
+from mmrec.config import EvalConfig
+from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.models.content_knn import ContentKNN
 from mmrec.models.sasrec import SASRecConfig
 from mmrec.stages.prepare import build_splits
@@ -60,8 +61,8 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
     if group == "main" or not anchor_file.is_file():
         anchor = pretrain("sasrec", BACKBONE, split, optim, seed)
         if group == "main":
-            out["content_knn"] = evaluate(ContentKNN(content_of(["text"])), test, counts, EvalSettings())
-            out["sasrec"] = {**evaluate(anchor, test, counts, EvalSettings()),
+            out["content_knn"] = evaluate(ContentKNN(content_of(["text"])), test, counts, EvalConfig())
+            out["sasrec"] = {**evaluate(anchor, test, counts, EvalConfig()),
                              "train_seconds": time.perf_counter() - tick}
             anchor_file.parent.mkdir(parents=True, exist_ok=True)
             save_file({k: v.contiguous() for k, v in anchor.state_dict().items()}, str(anchor_file))
@@ -75,7 +76,7 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
     tick = time.perf_counter()
     for row, model in train_variants(anchor, "sasrec", BACKBONE, split, rows, content_of, optim, seed):
         # train_seconds of a row: its fine-tune plus its aligned tower when the row needed a new one
-        out[row] = {**evaluate(model, test, counts, EvalSettings()), "train_seconds": time.perf_counter() - tick}
+        out[row] = {**evaluate(model, test, counts, EvalConfig()), "train_seconds": time.perf_counter() - tick}
         print(f"{split_name} seed {seed} {row}: NDCG@10 {out[row]['overall']['NDCG@10']:.4f}", flush=True)
         tick = time.perf_counter()
     print(f"{split_name} seed {seed} {group} done in {time.perf_counter() - start:.0f}s", flush=True)

@@ -75,7 +75,7 @@ class TrainConfig:
     take the model config's defaults. The optimisation settings below apply to every trainable model.
     """
 
-    models: dict[str, Any] = dataclasses.field(default_factory=lambda: {"popularity": {}, "sasrec": {}})
+    models: dict[str, Any] = dataclasses.field(default_factory=dict)  # none unless the recipe names them
     splits: list[Literal["leave-one-out", "new-items"]] = dataclasses.field(
         default_factory=lambda: ["leave-one-out", "new-items"])
     epochs: int = 100
@@ -85,6 +85,7 @@ class TrainConfig:
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy over all items, or BCE with sampled negatives
     n_negatives: int = 1  # per position, for loss = bce
+    softmax_over: Literal["all", "seen"] = "all"  # loss = ce: every item, or only items in the training sequences
     window_stride: int | None = None  # step between a sequence's training windows; None = the model's max_len
     progress: bool = True
 
@@ -179,6 +180,58 @@ class PADSection:
 
 
 @dataclasses.dataclass
+class CodeVariant:
+    """One semantic-ID variant: ``n_codebooks`` independent residual quantizers of ``levels`` x 2**nbits codes."""
+
+    n_codebooks: int = 3
+    levels: int = 3
+    nbits: int = 8
+    view_dim: int | None = None  # each codebook's random projection width; null = a full-width rotation
+    suffix: bool = False  # append a collision-suffix level (makes every codebook's tuple unique)
+
+    def validate(self) -> None:
+        if self.n_codebooks < 1 or self.levels < 1 or not 1 <= self.nbits <= 16:
+            raise ConfigError("quantize variant: n_codebooks and levels must be >= 1 and nbits in [1, 16]")
+
+
+@dataclasses.dataclass
+class QuantizeConfig:
+    """Mixture-of-Codes semantic IDs (METHODS.md §2) fitted on one item-embedding source of the ``encode`` stage.
+
+    Variants: ``moc<N>`` for every N in ``n_codebooks`` (N codebooks x ``levels``), ``rq<s>`` for every s in
+    ``rq_scales`` (one codebook with s x ``levels`` levels: the single deeper quantizer), plus any explicit
+    ``variants``. Items without the source modality get a reserved code (2**nbits) at every level.
+    """
+
+    source: Literal["text", "image", "llm", "concat"] = "text"  # "aligned" (PAD) is reserved for later
+    n_codebooks: list[int] | int = dataclasses.field(default_factory=lambda: [1, 2, 3, 7])
+    rq_scales: list[int] = dataclasses.field(default_factory=lambda: [1])
+    levels: int = 3
+    nbits: int = 8
+    view_dim: int | None = None
+    suffix: bool = False
+    variants: dict[str, CodeVariant] = dataclasses.field(default_factory=dict)
+    train_size: int = 65536
+    niter: int = 20
+    seed: int = 0
+
+    def validate(self) -> None:
+        counts = [self.n_codebooks] if isinstance(self.n_codebooks, int) else self.n_codebooks
+        if any(n < 1 for n in counts) or any(s < 1 for s in self.rq_scales):
+            raise ConfigError("quantize.n_codebooks and quantize.rq_scales must be >= 1")
+        CodeVariant(1, self.levels, self.nbits).validate()
+
+    def all_variants(self) -> dict[str, CodeVariant]:
+        """Every variant by name (the names models refer to)."""
+        counts = [self.n_codebooks] if isinstance(self.n_codebooks, int) else self.n_codebooks
+        out = {f"rq{s}": CodeVariant(1, s * self.levels, self.nbits, self.view_dim, self.suffix)
+               for s in self.rq_scales}
+        out.update({f"moc{n}": CodeVariant(n, self.levels, self.nbits, self.view_dim, self.suffix) for n in counts})
+        out.update(self.variants)
+        return out
+
+
+@dataclasses.dataclass
 class RecipeConfig:
     """A whole recipe: one dataset, its splits, and the settings of every stage."""
 
@@ -192,6 +245,7 @@ class RecipeConfig:
     ctr: CTRConfig = dataclasses.field(default_factory=CTRConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     pad: PADSection = dataclasses.field(default_factory=PADSection)
+    quantize: QuantizeConfig = dataclasses.field(default_factory=QuantizeConfig)
 
 
 def _suggest(key: str, valid: list[str]) -> str:

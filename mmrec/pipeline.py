@@ -51,6 +51,8 @@ class Stage:
     version: str = "1"  # bump when the stage's output format or semantics change
     fingerprint: Callable[[RecipeConfig], str] | None = None  # hash of external inputs (dataset files)
     distributed: bool = False  # every rank runs it (it shards its own work); otherwise rank 0 alone
+    wants: Callable[[RecipeConfig], tuple[str, ...]] | None = None  # extra needs that depend on the recipe
+    on_demand: bool = False  # runs only when named or wanted by another stage, not in a plain full run
 
 
 class RunLockedError(RuntimeError):
@@ -65,6 +67,12 @@ class Pipeline:
         self.stages = {s.name: s for s in stages}
         self._keys: dict[str, str] = {}
 
+    def needs(self, name: str) -> tuple[str, ...]:
+        """A stage's upstream stages: its fixed ``needs`` plus what the recipe makes it want (e.g. codes)."""
+        stage = self.stages[name]
+        extra = stage.wants(self.cfg) if stage.wants else ()
+        return stage.needs + tuple(n for n in extra if n not in stage.needs)
+
     def key(self, name: str) -> str:
         if name not in self._keys:
             stage = self.stages[name]
@@ -73,7 +81,7 @@ class Pipeline:
                 "stage": name,
                 "version": stage.version,
                 "config": {section: cfg[section] for section in stage.sections},
-                "upstream": {need: self.key(need) for need in stage.needs},
+                "upstream": {need: self.key(need) for need in self.needs(name)},
                 "external": stage.fingerprint(self.cfg) if stage.fingerprint else None,
             })
         return self._keys[name]
@@ -88,12 +96,12 @@ class Pipeline:
         def visit(name: str) -> None:
             if name not in self.stages:
                 raise KeyError(f"unknown stage '{name}'; stages: {', '.join(self.stages)}")
-            for need in self.stages[name].needs:
+            for need in self.needs(name):
                 visit(need)
             if name not in order:
                 order.append(name)
 
-        for name in targets or list(self.stages):
+        for name in targets or [n for n, s in self.stages.items() if not s.on_demand]:
             visit(name)
         return order
 
@@ -111,7 +119,7 @@ class Pipeline:
                 if (path / "stage.json").is_file():
                     log.info("stage %-9s cached   %s", name, path.name)
                 else:
-                    self._run_stage(name, path, {need: done[need] for need in self.stages[name].needs})
+                    self._run_stage(name, path, {need: done[need] for need in self.needs(name)})
                 done[name] = path
             if main:
                 write_json(self.run_dir / "stages.json",

@@ -188,6 +188,16 @@ def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                       f"{b['n_targets']}{' (noisy)' if b['noisy'] else ''}",
                       *[_fmt(r["bins"][i].get(HEADLINE)) if i < len(r.get("bins", [])) else "–"
                         for r in models.values()]] for i, b in enumerate(bins)]))
+    with_tables = {n: r["embedding_tables"] for n, r in models.items() if r.get("embedding_tables")}
+    if with_tables:
+        def abundance(tables: dict, codes: bool):
+            values = [t["information_abundance"] for k, t in tables.items() if (k != "id") == codes]
+            means = [v["mean"] if isinstance(v, dict) else v for v in values]
+            return f"{np.mean(means):.2f} ({len(means)} tables)" if means else "–"
+
+        out.append(("Learned item tables: information abundance Σσ/σ_max (higher = less collapsed)",
+                    ["model", "ID table", "code tables (mean)"],
+                    [[n, abundance(t, False), abundance(t, True)] for n, t in with_tables.items()]))
     out.append(("Cost", ["model", "train seconds", "eval seconds (all test users)", "best epoch"],
                 [[n, _fmt(r.get("train_seconds")), _fmt(r.get("eval_seconds")), _fmt(r.get("best_epoch"))]
                  for n, r in models.items()]))

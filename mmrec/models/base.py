@@ -26,6 +26,7 @@ class ModelData:
     n_items: int
     train: list[np.ndarray]  # train[u] = user u's training sequence (time order); entry 0 empty
     item_text: list[str] | None = None  # text of items 1..N (index i -> item i + 1)
+    item_codes: dict[str, np.ndarray] | None = None  # semantic IDs by quantize variant: (N + 1, C, L), row 0 = pad
 
     def item_train_counts(self) -> np.ndarray:
         counts = np.zeros(self.n_items + 1, dtype=np.int64)

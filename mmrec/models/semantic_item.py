@@ -36,7 +36,11 @@ class SemanticIDRepresentation(ItemRepresentation):
 
     ``codes_per_level`` sizes each table (a level whose codes go higher, e.g. a collision suffix, gets a larger
     table); ``bottleneck`` is the gate's hidden width; ``reduce`` is ``"sum"`` or ``"project"`` (a linear map of the
-    concatenation to ``dim``); ``with_id`` adds an :class:`IDEmbedding`. Padding (index 0) maps to a zero vector.
+    concatenation to ``dim``); ``with_id`` adds an :class:`IDEmbedding`; ``code_dim`` (default ``dim``; any other
+    width needs ``reduce="project"``) is each code table's width, so n_codebooks x levels x code_dim can be held
+    fixed; ``id_items`` (N + 1 bools) limits the ID embedding to those items, so the others (never seen in training,
+    whose ID rows would only ever be pushed down as softmax negatives) are their codes alone. Padding (index 0) maps
+    to a zero vector.
     """
 
     def __init__(
@@ -49,6 +53,8 @@ class SemanticIDRepresentation(ItemRepresentation):
         activation: Literal["relu", "gelu"] = "relu",
         reduce: Literal["sum", "project"] = "sum",
         with_id: bool = False,
+        code_dim: int | None = None,
+        id_items: np.ndarray | torch.Tensor | None = None,
         init_std: float = 0.02,
     ):
         super().__init__()
@@ -59,21 +65,29 @@ class SemanticIDRepresentation(ItemRepresentation):
             raise ValueError("codes must be non-negative")
         if reduce not in ("sum", "project"):
             raise ValueError(f"reduce must be 'sum' or 'project', got {reduce!r}")
+        code_dim = dim if code_dim is None else code_dim
+        if code_dim != dim and reduce != "project":
+            raise ValueError(f"code_dim {code_dim} != dim {dim} needs reduce='project'")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.n_items, self.dim = len(codes) - 1, dim
         self.n_codebooks, self.levels = codes.shape[1], codes.shape[2]
         self.register_buffer("codes", codes)
         sizes = torch.clamp(codes.amax(0) + 1, min=codes_per_level)  # (n_codebooks, levels)
-        self.tables = nn.ModuleList(nn.Embedding(int(size), dim) for size in sizes.flatten().tolist())
+        self.code_dim = code_dim
+        self.tables = nn.ModuleList(nn.Embedding(int(size), code_dim) for size in sizes.flatten().tolist())
         for table in self.tables:
             nn.init.normal_(table.weight, std=init_std)
-        width, hidden = self.n_codebooks * self.levels * dim, bottleneck or dim
+        width, hidden = self.n_codebooks * self.levels * code_dim, bottleneck or dim
         self.gate = nn.Sequential(
             nn.Linear(width, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, width)
         )
         self.project = nn.Linear(width, dim) if reduce == "project" else None
         self.id_embedding = IDEmbedding(self.n_items, dim, init_std) if with_id else None
+        if id_items is not None:  # (N + 1,) bool: which items add their ID embedding (e.g. those seen in training)
+            self.register_buffer("id_items", torch.as_tensor(np.asarray(id_items), dtype=torch.bool))
+        else:
+            self.id_items = None
 
     def code_tables(self) -> dict[str, torch.Tensor]:
         """The learned tables by name ``codebook<c>/level<l>`` (for ``semantic_ids.stats.embedding_stats``)."""
@@ -92,5 +106,6 @@ class SemanticIDRepresentation(ItemRepresentation):
         gated = flat * torch.sigmoid(self.gate(flat))
         out = self.project(gated) if self.project is not None else gated.unflatten(-1, stacked.shape[-2:]).sum(-2)
         if self.id_embedding is not None:
-            out = out + self.id_embedding(items)
+            ids = self.id_embedding(items)
+            out = out + (ids if self.id_items is None else ids * self.id_items[items].unsqueeze(-1).to(ids.dtype))
         return out * (items != 0).unsqueeze(-1).to(out.dtype)

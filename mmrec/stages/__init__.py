@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mmrec.pipeline import Stage
-from mmrec.stages import align, ctr, encode, pad, prepare, sequential
+from mmrec.stages import align, ctr, encode, pad, prepare, quantize, sequential
 
 
 def default_stages() -> list[Stage]:
-    return [prepare.STAGE, encode.STAGE, sequential.STAGE, align.STAGE, pad.STAGE, ctr.STAGE]
+    return [prepare.STAGE, encode.STAGE, quantize.STAGE, sequential.STAGE, align.STAGE, pad.STAGE, ctr.STAGE]

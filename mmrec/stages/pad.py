@@ -17,7 +17,7 @@ from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.io import write_json
 from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.align import ContentCache, content_dir, content_fingerprint, load_anchor, sequential_splits
-from mmrec.stages.sequential import eval_settings, summarise
+from mmrec.stages.sequential import summarise
 from mmrec.train.pad import build_tower, tower_key, train_pad, variants
 
 log = logging.getLogger("mmrec")
@@ -43,7 +43,7 @@ def run(ctx: StageContext) -> None:
                 model = train_pad(anchor, tower, name, bcfg, content(settings.content), split, settings, cfg.train,
                                   seed)
                 per_row[row].append(evaluate(model, ranking_cases(split, "test"), split.item_train_counts(),
-                                             eval_settings(cfg)))
+                                             cfg.eval))
                 target = ctx.out / "models" / split_name / row / f"seed{seed}"
                 target.mkdir(parents=True, exist_ok=True)
                 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(target / "model.safetensors"))

@@ -25,6 +25,7 @@ from mmrec.models.registry import get_spec
 from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.prepare import load_prepared
 from mmrec.train import distributed
+from mmrec.stages.quantize import load_codes
 from mmrec.train.common import default_device, seed_everything
 from mmrec.train.sequential import SequentialTrainer
 
@@ -46,16 +47,43 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
                  "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history]}
         if distributed.context().is_main:
             model.save_pretrained(workdir / "model")  # mmrec.hub format: what `mmrec push` / load_model read
+        facts["embedding_tables"] = table_stats(model.item_repr)
     train_seconds = time.perf_counter() - start
     result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
     return {**result, "train_seconds": train_seconds, **facts}
+
+
+def table_stats(item_repr) -> dict:
+    """Singular spectrum and information abundance of the learned item tables: ``id`` and each code table."""
+    from semantic_ids import embedding_stats
+
+    tables = dict(item_repr.code_tables()) if hasattr(item_repr, "code_tables") else {}
+    id_table = getattr(item_repr, "id_embedding", item_repr)
+    if hasattr(id_table, "weight"):
+        tables["id"] = id_table.weight.weight[1:]  # row 0 is padding
+    return {name: {k: (round(v, 4) if isinstance(v, float) else [round(x, 4) for x in v]) for k, v in st.items()}
+            for name, st in embedding_stats({n: w.detach().cpu().numpy() for n, w in tables.items()}).items()}
+
+
+def summarise_tables(per_seed: list[dict]) -> dict:
+    """Per table: information abundance (mean, std over seeds) and the seed-mean singular spectrum."""
+    names = per_seed[0].get("embedding_tables", {})
+    out = {}
+    for name in names:
+        abundance = np.array([r["embedding_tables"][name]["information_abundance"] for r in per_seed])
+        spectra = np.array([r["embedding_tables"][name]["singular_values"] for r in per_seed])
+        out[name] = {"information_abundance": {"mean": float(abundance.mean()),
+                                               "std": float(abundance.std(ddof=1)) if len(abundance) > 1 else 0.0,
+                                               "n": len(abundance)},
+                     "singular_values": [round(float(v), 4) for v in spectra.mean(0)]}
+    return out
 
 
 def summarise(per_seed: list[dict]) -> dict:
     """Numbers across seeds -> {"mean", "std", "n"}; descriptive fields (counts, flags) are kept as they are."""
     first = per_seed[0]
     if len(per_seed) == 1:
-        return first
+        return {**first, "embedding_tables": summarise_tables(per_seed)} if "embedding_tables" in first else first
 
     def combine(values: list):
         if all(isinstance(v, bool) for v in values) or not all(isinstance(v, (int, float)) for v in values):
@@ -74,6 +102,8 @@ def summarise(per_seed: list[dict]) -> dict:
         if key in first:
             out[key] = combine([r[key] for r in per_seed])
     out["n_targets"] = first["n_targets"]
+    if "embedding_tables" in first:
+        out["embedding_tables"] = summarise_tables(per_seed)
     return out
 
 
@@ -81,6 +111,7 @@ def run(ctx: StageContext) -> None:
     cfg = ctx.cfg
     tables, splits = load_prepared(ctx.inputs["prepare"])
     item_text = list(tables.items["text"])
+    item_codes = load_codes(ctx.inputs["quantize"]) if "quantize" in ctx.inputs else None
     work_root = ctx.run_dir / "checkpoints" / f"train_seq-{ctx.key}"
     results: dict[str, dict] = {}
     logs: dict[str, dict] = {}
@@ -88,7 +119,7 @@ def run(ctx: StageContext) -> None:
         if split_name not in splits:
             continue  # the recipe did not build this split
         split = splits[split_name]
-        data = ModelData(split.n_items, split.train, item_text)
+        data = ModelData(split.n_items, split.train, item_text, item_codes)
         for name in cfg.train.models:
             stochastic = get_spec(name).model_class.trainable
             per_seed = []
@@ -120,5 +151,10 @@ def run(ctx: StageContext) -> None:
         shutil.rmtree(work_root, ignore_errors=True)
 
 
-STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="1",
-              distributed=True)
+def wants(cfg: RecipeConfig) -> tuple[str, ...]:
+    """The quantize stage's codes, when a configured model reads semantic IDs."""
+    return ("quantize",) if any(get_spec(name).needs_codes for name in cfg.train.models) else ()
+
+
+STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="2",
+              distributed=True, wants=wants)

@@ -11,11 +11,17 @@ import torch.nn.functional as F
 from mmrec.models.item_repr import ItemRepresentation
 
 
-def full_softmax_ce(states: torch.Tensor, targets: torch.Tensor, item_repr: ItemRepresentation) -> torch.Tensor:
-    """Cross-entropy of each position's next item against the whole catalogue. states (B, L, d), targets (B, L)."""
+def full_softmax_ce(states: torch.Tensor, targets: torch.Tensor, item_repr: ItemRepresentation,
+                    exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of each position's next item against the whole catalogue. states (B, L, d), targets (B, L).
+
+    ``exclude`` (N + 1 bools) removes items from the softmax, e.g. those absent from the training sequences.
+    """
     keep = targets > 0
     logits = states[keep] @ item_repr.all_items().T  # only real positions: no wasted (pad, N) rows
     logits[:, 0] = -torch.inf  # padding is never a candidate
+    if exclude is not None:
+        logits = logits.masked_fill(exclude.to(logits.device), -torch.inf)
     return F.cross_entropy(logits, targets[keep])
 
 

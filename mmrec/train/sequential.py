@@ -70,6 +70,13 @@ class SequentialTrainer:
         self.world_size = group.world_size if world_size is None else world_size
         self.device = device or torch.device("cpu")
         self.windows = training_windows(train, model.max_len, optim.window_stride)
+        self.exclude = None
+        if optim.softmax_over == "seen":  # items absent from training do not exist yet: never negatives
+            seen = np.zeros(model.n_items + 1, dtype=bool)
+            nonempty = [s for s in train if len(s)]
+            if nonempty:
+                seen[np.concatenate(nonempty)] = True
+            self.exclude = torch.from_numpy(~seen)
         self.valid = valid.with_max_len(model.max_len)
         self.checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
         self.stop_at = stop_at  # also stop once validation NDCG@10 reaches this (time-to-quality benchmarks)
@@ -121,7 +128,7 @@ class SequentialTrainer:
                 if count == 0:  # this rank's share of a short last batch is empty: contribute zero gradient
                     loss = states.sum() * 0.0
                 elif self.optim.loss == "ce":
-                    loss = full_softmax_ce(states, targets, model.item_repr)
+                    loss = full_softmax_ce(states, targets, model.item_repr, self.exclude)
                 else:
                     loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
                 if self.world_size > 1:  # DDP averages gradients: weight by this rank's share of the batch's targets

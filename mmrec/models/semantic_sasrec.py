@@ -1,0 +1,72 @@
+"""SASRec whose item side is a Mixture-of-Codes semantic ID (METHODS.md §2), optionally plus the item-ID embedding.
+
+The codes come from the ``quantize`` stage through ``ModelData.item_codes[variant]`` (``(N + 1, C, L)``, row 0 =
+padding). An item's vector is ``SemanticIDRepresentation``: C x L code embeddings, self-gated, projected to ``dim``,
+plus its ID embedding when ``with_id`` and the item occurs in the training sequences. Items never seen in training
+are represented by their codes alone (their ID rows would only be trained as softmax negatives, i.e. pushed down);
+their code embeddings are shared with warm items, which is what should help cold items.
+
+``code_width`` holds the total code-embedding width C x L x code_dim fixed across variants (default 252 = 3 x 84:
+code_dim 84 for 1 x 3 codes, 42 for 2 x 3, 28 for 3 x 3, 12 for 7 x 3), so MoC-N variants have the same number of
+code-table parameters (C x L x 2**nbits x code_dim) and the same projection input width; only how the width is
+split across codebooks changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from mmrec.config import ConfigError
+from mmrec.models.base import ModelData
+from mmrec.models.item_repr import ItemRepresentation
+from mmrec.models.sasrec import SASRec, SASRecConfig
+from mmrec.models.semantic_item import SemanticIDRepresentation
+
+
+@dataclasses.dataclass
+class SemanticSASRecConfig(SASRecConfig):
+    variant: str = ""  # a quantize variant (rq1, moc3, ...); empty = the model's registry name
+    with_id: bool = True  # ID ⊕ codes; false: items are their codes only
+    code_width: int | None = 252  # C x L x code_dim held fixed; null: code_dim = dim
+    reduce: Literal["sum", "project"] = "project"
+    bottleneck: int | None = None  # gate hidden width (default dim)
+    activation: Literal["relu", "gelu"] = "relu"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.code_width is not None and self.code_width < 1:
+            raise ConfigError(f"code_width must be >= 1 or null, got {self.code_width}")
+
+
+def code_dim_for(config: SemanticSASRecConfig, n_codebooks: int, levels: int) -> int | None:
+    if config.code_width is None:
+        return None
+    code_dim = config.code_width // (n_codebooks * levels)
+    if code_dim < 1:
+        raise ConfigError(f"code_width {config.code_width} leaves no width for {n_codebooks} x {levels} codes")
+    return code_dim
+
+
+class SemanticSASRec(SASRec):
+    """SASRec over ``SemanticIDRepresentation`` items; built from ``ModelData.item_codes``."""
+
+    config_class = SemanticSASRecConfig
+    needs_codes = True
+
+    @classmethod
+    def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> SASRec:
+        config = dataclasses.replace(config, n_items=data.n_items)
+        if item_repr is None:
+            codes = (data.item_codes or {}).get(config.variant)
+            if codes is None:
+                raise ConfigError(f"no semantic-ID codes for variant '{config.variant}' (quantize variants: "
+                                  f"{sorted(data.item_codes or {})}); add it to the quantize section")
+            if len(codes) != data.n_items + 1:
+                raise ValueError(f"codes have {len(codes)} rows, expected N + 1 = {data.n_items + 1}")
+            code_dim = code_dim_for(config, codes.shape[1], codes.shape[2])
+            item_repr = SemanticIDRepresentation(
+                codes, config.dim, int(codes[1:].max()) + 1, bottleneck=config.bottleneck,
+                activation=config.activation, reduce=config.reduce if code_dim in (None, config.dim) else "project",
+                with_id=config.with_id, code_dim=code_dim, id_items=data.item_train_counts() > 0)
+        return cls(config, item_repr)
