@@ -3,7 +3,8 @@
 Writes ``<name>.safetensors`` per encoder holding ``embeddings`` (N+1, d) float32 (row 0 = padding zeros) and
 ``mask`` (N+1,) bool, plus ``encode.json`` (dims, counts, timings). Embeddings are cached across runs
 (``<run>/cache/embeddings``) keyed by model weights, pooling, adapter and item inputs, so changing an unrelated
-setting re-uses them. LoRA tuning learns from co-interactions that are training data in every split.
+setting re-uses them. LoRA tuning learns from co-interactions that are training data in every split. Under
+torchrun every rank encodes its own contiguous block of items and the blocks are all-gathered.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mmrec.data.tables import Tables, numpy_columns
 from mmrec.io import write_json
 from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.prepare import load_prepared
+from mmrec.train import distributed
 
 log = logging.getLogger("mmrec")
 
@@ -51,8 +53,24 @@ def _build(spec: EncoderSpec, name: str, tables: Tables):
         raise ConfigError(f"encode.encoders.{name}: {exc}") from None
 
 
+def encode_sharded(encoder, inputs: list[str | None], cache_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """All items' (embeddings, mask); with several ranks each encodes (and caches) its block, then all-gather."""
+    from encoders import cached_encode
+
+    group = distributed.context()
+    if group.world_size == 1:
+        encoded = cached_encode(encoder, inputs, cache_dir, name)
+        return encoded.emb, encoded.mask
+    rows = distributed.shard_indices(len(inputs), group.rank, group.world_size)
+    part = cached_encode(encoder, [inputs[i] for i in rows], cache_dir,
+                         f"{name}-shard{group.rank}of{group.world_size}")
+    emb = distributed.all_gather_rows(torch.from_numpy(np.ascontiguousarray(part.emb)), len(inputs))
+    mask = distributed.all_gather_rows(torch.from_numpy(part.mask.astype(np.uint8)), len(inputs))
+    return emb.numpy(), mask.numpy().astype(bool)
+
+
 def run(ctx: StageContext) -> None:
-    from encoders import cached_encode, tune_lora
+    from encoders import tune_lora
 
     tables, splits = load_prepared(ctx.inputs["prepare"])
     cache_dir = Path(ctx.cfg.encode.cache_dir or ctx.run_dir / "cache" / "embeddings")
@@ -71,10 +89,10 @@ def run(ctx: StageContext) -> None:
             log.info("encode %s: LoRA tuning on %d co-interaction pairs", name, len(pairs))
             tuned = tune_lora(encoder, inputs, pairs=pairs, adapter_dir=ctx.out / f"{name}-adapter")
         log.info("encode %s: %s encoder over %d items", name, spec.kind, len(inputs))
-        encoded = cached_encode(encoder, inputs, cache_dir / name, name)
-        emb = np.zeros((len(inputs) + 1, encoded.emb.shape[1]), dtype=np.float32)
+        item_emb, item_mask = encode_sharded(encoder, inputs, cache_dir / name, name)
+        emb = np.zeros((len(inputs) + 1, item_emb.shape[1]), dtype=np.float32)
         mask = np.zeros(len(inputs) + 1, dtype=bool)
-        emb[1:], mask[1:] = encoded.emb, encoded.mask
+        emb[1:], mask[1:] = item_emb, item_mask
         save_file({"embeddings": torch.from_numpy(emb), "mask": torch.from_numpy(mask)},
                   str(ctx.out / f"{name}.safetensors"))
         summary[name] = {"kind": spec.kind, "model": spec.model or "default", "tuning": spec.tuning,
@@ -84,4 +102,4 @@ def run(ctx: StageContext) -> None:
     write_json(ctx.out / "encode.json", summary)
 
 
-STAGE = Stage(name="encode", run=run, needs=("prepare",), sections=("encode",), version="1")
+STAGE = Stage(name="encode", run=run, needs=("prepare",), sections=("encode",), version="1", distributed=True)

@@ -82,3 +82,11 @@ def test_sharded_rows_gather_back_in_order_across_two_processes(tmp_path):
                           str(script)], env=_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("ok (7, 3)") == 2
+
+
+def test_sharded_encoding_equals_single_process():
+    worker = REPO / "tests" / "distributed" / "encode_worker.py"
+    ran = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(worker), "23"], env=_env(), capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "rank 0/2 ok (23, 2)" in ran.stdout and "rank 1/2 ok (23, 2)" in ran.stdout
