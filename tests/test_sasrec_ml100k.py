@@ -1,6 +1,7 @@
 """Slow: the SASRec reference recipe on the real ml-100k reaches the quality a correct implementation gets."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,7 @@ from mmrec.eval.report import render_report
 from mmrec.pipeline import Pipeline
 from mmrec.stages import default_stages
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
