@@ -7,6 +7,7 @@ or 1) every helper here is a no-op, so single-process code paths stay exactly as
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import os
@@ -50,7 +51,18 @@ def init_from_env(timeout_minutes: float = 60.0) -> DistContext:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         # generous: non-main ranks wait in a barrier while rank 0 runs single-process stages such as prepare
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes))
+        atexit.register(_leave)
     return context()
+
+
+def _leave() -> None:
+    """At exit: wait for every rank, then tear the group down, so no rank exits while a peer still talks to it
+    (gloo aborts a process whose peer vanished mid-collective)."""
+    if dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier() -> None:
