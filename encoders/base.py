@@ -78,13 +78,17 @@ class Encoder(ABC):
     def fingerprint(self) -> dict[str, Any]:
         """Everything about the model side that changes the embeddings (weights hash, pooling, adapter...)."""
 
-    @abstractmethod
     def items_fingerprint(self, items: Sequence[str | None]) -> str:
-        """A hash of the inputs as this encoder reads them."""
+        """A hash of the inputs as this encoder reads them (the strings themselves; image encoders hash files)."""
+        from encoders.hashing import sha256_strings
 
-    @abstractmethod
+        return sha256_strings(items)
+
     def default_lora_targets(self) -> list[str] | str:
-        """peft `target_modules` used when the recipe names none."""
+        """peft `target_modules` used when the recipe names none: peft's choice for the architecture, else all linear."""
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+        return list(PEFT_TARGETS.get(self.model.config.model_type, "all-linear"))
 
     def encode(self, items: Sequence[str | None]) -> Encoded:
         """Embed all items in batches under `torch.inference_mode`; absent items get a zero row, mask False."""

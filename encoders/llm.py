@@ -16,11 +16,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
 from transformers import AutoModel, AutoTokenizer
 
 from encoders.base import Encoder, Precision, resolve_autocast, resolve_device
-from encoders.hashing import sha256_strings
 from encoders.source import ModelSource
 
 LLMPooling = Literal["last", "mean"]
@@ -137,9 +135,3 @@ class LLMEncoder(Encoder):
             "max_length": self.max_length,
             "lora_adapter_sha256": self.adapter_sha256,
         }
-
-    def items_fingerprint(self, items: Sequence[str | None]) -> str:
-        return sha256_strings(items)
-
-    def default_lora_targets(self) -> list[str] | str:
-        return list(PEFT_TARGETS.get(self.model.config.model_type, "all-linear"))
