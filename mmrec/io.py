@@ -19,6 +19,13 @@ from typing import Any
 TMP_PREFIX = ".tmp-"
 
 
+def _default_mode(base: int) -> int:
+    """``base`` less the process umask: the mode ``open`` / ``mkdir`` would give (mkstemp / mkdtemp use 0600 / 0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``target`` only if the block finishes without error."""
@@ -27,6 +34,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
     try:
         yield tmp
+        tmp.chmod(_default_mode(0o777))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -46,6 +54,7 @@ def atomic_file(target: str | Path, mode: str = "w") -> Iterator[Any]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), _default_mode(0o666))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
