@@ -92,10 +92,11 @@ def summarise(per_seed: list[dict]) -> dict:
         return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n": len(arr)}
 
     first = per_seed[0]
+    # a part with no targets (warm on new-items) carries no metrics in newer cells: keep the ones every seed has
     out = {part: {m: first[part][m] if m == "n_targets" else combine([r[part][m] for r in per_seed])
-                  for m in first[part]} for part in ("overall", "warm", "cold")}
+                  for m in first[part] if all(m in r[part] for r in per_seed)} for part in ("overall", "warm", "cold")}
     out["bins"] = [{m: row[m] if not m.startswith(("HR", "NDCG", "MRR")) else combine([r["bins"][b][m] for r in per_seed])
-                    for m in row} for b, row in enumerate(first["bins"])]
+                    for m in row if all(m in r["bins"][b] for r in per_seed)} for b, row in enumerate(first["bins"])]
     if "train_seconds" in first:
         out["train_seconds"] = combine([r["train_seconds"] for r in per_seed])
     return out
@@ -128,6 +129,8 @@ def main() -> None:
     parser.add_argument("--ablation-splits", nargs="*", default=["new-items"])
     parser.add_argument("--ablation-seeds", nargs="*", type=int, default=None, help="default: --seeds")
     parser.add_argument("--cold-dropout", type=float, default=0.0)
+    parser.add_argument("--align-epochs", type=int, default=6, help="cap; early stopping (patience 3) applies")
+    parser.add_argument("--finetune-epochs", type=int, default=6, help="cap; early stopping (patience 3) applies")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None, help="cap every training's epochs (smoke runs)")
     parser.add_argument("--out-dir", default="benchmarks/results/pad")
@@ -137,7 +140,7 @@ def main() -> None:
         args.ablations = [a for a in args.ablations if a != "llm"]
         print("no llm.safetensors: the pad_llm row is skipped and pad_concat is text + image")
     settings = PADSection(content=["text"], cold_dropout=args.cold_dropout, ablations=args.ablations,
-                          align_epochs=6, finetune_epochs=6)
+                          align_epochs=args.align_epochs, finetune_epochs=args.finetune_epochs)
     optim = OPTIM
     if args.epochs is not None:
         optim = dataclasses.replace(OPTIM, epochs=args.epochs)
