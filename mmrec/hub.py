@@ -61,8 +61,9 @@ def model_types() -> dict[str, type[nn.Module]]:
 
 def _item_reprs() -> dict[str, type[nn.Module]]:
     from mmrec.models.item_repr import IDEmbedding
+    from mmrec.models.semantic_item import SemanticIDRepresentation
 
-    return {"IDEmbedding": IDEmbedding, **_ITEM_REPRS}
+    return {"IDEmbedding": IDEmbedding, "SemanticIDRepresentation": SemanticIDRepresentation, **_ITEM_REPRS}
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -75,9 +76,12 @@ def _init_params(cls: type) -> list[inspect.Parameter]:
 
 
 def _config_class(cls: type) -> type | None:
-    hints = typing.get_type_hints(cls.__init__)
-    hinted = hints.get("config")
-    return hinted if dataclasses.is_dataclass(hinted) else getattr(cls, "config_class", None)
+    """The class's own ``config_class`` (a subclass may inherit ``__init__`` with its parent's hint), else the hint."""
+    declared = getattr(cls, "config_class", None)
+    if dataclasses.is_dataclass(declared):
+        return declared
+    hinted = typing.get_type_hints(cls.__init__).get("config")
+    return hinted if dataclasses.is_dataclass(hinted) else None
 
 
 def _describe_item_repr(item_repr: nn.Module) -> dict[str, Any]:

@@ -133,3 +133,25 @@ def test_sparse_tfidf_content_round_trips(tmp_path):
     assert loaded.content.is_sparse
     h = torch.tensor([[0, 1, 2], [3, 4, 1]])
     assert torch.equal(loaded.score(h), model.score(h))
+
+
+def test_semantic_id_sasrec_round_trips_with_its_codes(tmp_path):
+    import numpy as np
+
+    from mmrec.models.base import ModelData
+    from mmrec.models.registry import get_spec
+
+    torch.manual_seed(2)
+    codes = np.random.default_rng(0).integers(0, 4, (N + 1, 2, 3))
+    data = ModelData(N, [np.zeros(0, np.int64), np.array([1, 2, 3, 4])], item_codes={"moc2": codes})
+    spec = get_spec("moc2")
+    config = spec.config_class(dim=16, n_layers=1, max_len=5, code_width=12)
+    model = spec.build(config, data).eval()
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["config"]["variant"] == "moc2" and saved["item_repr"]["class"] == "SemanticIDRepresentation"
+    loaded = load_model(tmp_path)
+    assert loaded.config == model.config
+    assert torch.equal(loaded.item_repr.codes, model.item_repr.codes)
+    assert torch.equal(loaded.item_repr.id_items, model.item_repr.id_items)  # never-seen items: codes only
+    assert torch.equal(loaded.score(HIST), model.score(HIST))
