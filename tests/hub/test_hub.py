@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,24 +47,16 @@ def test_save_pretrained_then_load_model_scores_identically(tmp_path, name):
     assert torch.equal(type(model).from_pretrained(tmp_path).score(HIST), model.score(HIST))
 
 
-def _hf_cache(cache: Path, repo_id: str, folder: Path, revision: str = "a" * 40) -> None:
-    """The layout huggingface_hub's cache uses: models--ORG--NAME/snapshots/REV/... plus refs/main = REV."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(folder, repo / "snapshots" / revision)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-
-
-def test_load_by_repo_id_from_the_local_hf_cache_offline(tmp_path):
+def test_load_by_repo_id_from_the_local_hf_cache_offline(tmp_path, hf_cache):
     model = _models()["sasrec"].eval()
     model.item_ids = [f"m{i}" for i in range(1, N + 1)]
     model.save_pretrained(tmp_path / "saved")
-    _hf_cache(tmp_path / "cache", "mmrec-test/tiny-sasrec", tmp_path / "saved")
-    loaded = load_model("mmrec-test/tiny-sasrec", cache_dir=tmp_path / "cache", local_files_only=True)
+    cache = hf_cache(tmp_path / "saved", "mmrec-test/tiny-sasrec")
+    loaded = load_model("mmrec-test/tiny-sasrec", cache_dir=cache, local_files_only=True)
     assert torch.equal(loaded.score(HIST), model.score(HIST))
     assert loaded.item_ids == model.item_ids
     # a fresh process, as a user would: HF_HUB_CACHE + HF_HUB_OFFLINE, load by repo id, top items of a history
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
     out = subprocess.run([sys.executable, "-m", "mmrec", "score", "mmrec-test/tiny-sasrec", "--history", "m3", "m4",
                           "m5", "--top", "3", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
