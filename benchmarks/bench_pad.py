@@ -22,17 +22,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from mmrec.config import PADSection, TrainConfig, load_recipe
 from mmrec.data import load_tables
 from mmrec.data.content import load_content
 from mmrec.config import EvalConfig
 from mmrec.eval.evaluate import evaluate, ranking_cases
+from mmrec.hub import load_model
+from mmrec.io import atomic_dir
 from mmrec.models.content_knn import ContentKNN
 from mmrec.models.sasrec import SASRecConfig
 from mmrec.stages.prepare import build_splits
-from mmrec.train.pad import backbone, pretrain, train_variants, variants
+from mmrec.train.pad import pretrain, train_variants, variants
 
 REPO = Path(__file__).resolve().parents[1]
 BACKBONE = SASRecConfig(dim=64, n_layers=1, n_heads=2, max_len=50, dropout=0.2, ffn_mult=2)
@@ -57,19 +58,17 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
 
     out: dict[str, dict] = {}
     start = tick = time.perf_counter()
-    anchor_file = Path(out_dir) / "anchors" / f"{split_name}-seed{seed}.safetensors"
-    if group == "main" or not anchor_file.is_file():
+    anchor_dir = Path(out_dir) / "anchors" / f"{split_name}-seed{seed}"
+    if group == "main" or not anchor_dir.is_dir():
         anchor = pretrain("sasrec", BACKBONE, split, optim, seed)
         if group == "main":
             out["content_knn"] = evaluate(ContentKNN(content_of(["text"])), test, counts, EvalConfig())
             out["sasrec"] = {**evaluate(anchor, test, counts, EvalConfig()),
                              "train_seconds": time.perf_counter() - tick}
-            anchor_file.parent.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in anchor.state_dict().items()}, str(anchor_file))
+            with atomic_dir(anchor_dir) as tmp:  # other cells load it once it is whole
+                anchor.save_pretrained(tmp)
     else:
-        anchor = backbone("sasrec", BACKBONE, split.n_items)
-        anchor.load_state_dict(load_file(str(anchor_file)))
-        anchor.eval()
+        anchor = load_model(anchor_dir)
     rows = variants(settings)
     rows = {k: v for k, v in rows.items() if (k in ("pad", "pad_uniform_gate")) == (group == "main")
             and (group == "main" or k == f"pad_{group}")}

@@ -53,16 +53,20 @@ def register_item_representation(cls: type[nn.Module]) -> None:
 
 
 def model_types() -> dict[str, type[nn.Module]]:
-    """Registered model types: the sequential registry's models plus anything passed to :func:`register`."""
+    """Registered model types: the sequential registry's models, PAD's, plus anything passed to :func:`register`."""
     from mmrec.models.registry import MODELS  # lazy: the registry imports every model, which import this module
+    from mmrec.models.aligned_tower import AlignedTower
+    from mmrec.models.pad import PAD
 
-    return {**{name: spec.model_class for name, spec in MODELS.items()}, **_MODEL_TYPES}
+    pad_types = {"pad": PAD, "aligned_tower": AlignedTower}
+    return {**{name: spec.model_class for name, spec in MODELS.items()}, **pad_types, **_MODEL_TYPES}
 
 
 def _item_reprs() -> dict[str, type[nn.Module]]:
     from mmrec.models.item_repr import IDEmbedding
+    from mmrec.models.semantic_item import SemanticIDRepresentation
 
-    return {"IDEmbedding": IDEmbedding, **_ITEM_REPRS}
+    return {"IDEmbedding": IDEmbedding, "SemanticIDRepresentation": SemanticIDRepresentation, **_ITEM_REPRS}
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -75,9 +79,12 @@ def _init_params(cls: type) -> list[inspect.Parameter]:
 
 
 def _config_class(cls: type) -> type | None:
-    hints = typing.get_type_hints(cls.__init__)
-    hinted = hints.get("config")
-    return hinted if dataclasses.is_dataclass(hinted) else getattr(cls, "config_class", None)
+    """The class's own ``config_class`` (a subclass may inherit ``__init__`` with its parent's hint), else the hint."""
+    declared = getattr(cls, "config_class", None)
+    if dataclasses.is_dataclass(declared):
+        return declared
+    hinted = typing.get_type_hints(cls.__init__).get("config")
+    return hinted if dataclasses.is_dataclass(hinted) else None
 
 
 def _describe_item_repr(item_repr: nn.Module) -> dict[str, Any]:
@@ -113,6 +120,8 @@ class HubMixin(PyTorchModelHubMixin, library_name="mmrec", tags=["recommendation
         """What ``config.json`` holds: enough to rebuild the module before its weights are loaded."""
         config = getattr(self, "config", None)
         item_repr = getattr(self, "item_repr", None)
+        if all(p.name != "item_repr" for p in _init_params(type(self))):
+            item_repr = None  # the model builds its own item side from its config (e.g. PAD's experts)
         return {
             "model_type": self.model_type(),
             "mmrec_format": FORMAT_VERSION,
@@ -266,6 +275,10 @@ def _load(cls: type, config_path: Path, weights_path: Path, map_location: str) -
         model = model_cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise HubError(f"{config_path}: cannot build {model_cls.__name__} from this config ({exc})") from None
+    listed_items = config.get("n_items")
+    if listed_items is not None and getattr(model, "n_items", listed_items) != listed_items:
+        raise HubError(f"{config_path}: key 'n_items' is {listed_items}, but the model built from it and "
+                       f"{weights_path} has {model.n_items} items")
     _check_weights(model.state_dict(), tensors, weights_path, config_path, config["tensors"])
     model.load_state_dict(tensors, strict=True)
     return model.to(map_location).eval()
@@ -335,11 +348,16 @@ def model_card(hub_config: dict[str, Any], report: dict[str, Any] | None = None,
             row = result.get(part, {})
             n = result.get("n_targets") if part == "overall" else row.get("n_targets")
             lines.append(f"| {part} | {_fmt(n)} | " + " | ".join(_fmt(row.get(m)) for m in headline) + " |")
+        new = (result.get("bins") or [{}])[0]
+        if new.get("max_count") == 0 and new.get("n_targets"):  # bin 0: targets never seen in training
+            lines.append(f"| new items | {_fmt(new['n_targets'])} | " + " | ".join(_fmt(new.get(m)) for m in headline)
+                         + " |")
         mine = [r for r in result.get("per_seed", []) if r.get("seed") == seed]
         if mine and isinstance(result.get("overall", {}).get("NDCG@10"), dict):
             lines += ["", f"These weights (seed {seed}) alone: test NDCG@10 {_fmt(mine[0].get('NDCG@10'))}."]
-        lines += ["", "Cold = test targets with at most the report's `cold_threshold` training interactions "
-                  "(EVALUATION.md). Full ranking over all items, the user's history masked.", ""]
+        lines += ["", "Cold = test targets with at most the report's `cold_threshold` training interactions, "
+                  "new items = targets never seen in training (EVALUATION.md). Full ranking over all items, the "
+                  "user's history masked.", ""]
     return ModelCard("\n".join(lines))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,19 @@ def ml100k_splits(ml100k_tables, ml100k_recipe):
     from mmrec.stages.prepare import build_splits
 
     return build_splits(ml100k_tables, ml100k_recipe)
+
+
+@pytest.fixture()
+def hf_cache(tmp_path):
+    """``install(folder, repo_id) -> cache_dir``: a saved model placed in huggingface_hub's cache layout
+    (``models--ORG--NAME/snapshots/REV/...`` plus ``refs/main`` = REV), to load by repo id offline."""
+    cache = tmp_path / "hf-cache"
+
+    def install(folder: Path, repo_id: str, revision: str = "a" * 40) -> Path:
+        repo = cache / f"models--{repo_id.replace('/', '--')}"
+        shutil.copytree(folder, repo / "snapshots" / revision)
+        (repo / "refs").mkdir(parents=True)
+        (repo / "refs" / "main").write_text(revision)
+        return cache
+
+    return install

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mmrec.config import ConfigError, load_recipe
 from mmrec.eval.report import render_report
@@ -75,6 +76,43 @@ def test_stage_trains_every_model_per_split_and_seed_and_the_report_renders(data
     # cached: a second run does not retrain
     stages = Pipeline(cfg, run, default_stages()).run()
     assert (stages["train_seq"] / "models" / "leave-one-out" / "sasrec" / "seed1" / "model.safetensors").is_file()
+
+
+def test_count_and_content_baselines_are_saved_and_load_with_identical_scores(dataset, tmp_path, capsys):
+    """popularity's state is its count vector, content_knn's its item vectors + TF-IDF settings: both are Hub
+    folders of the run (one, as they have no seed), load with load_model and push / score like the backbones."""
+    from mmrec.cli import main
+    from mmrec.hub import load_model
+    from mmrec.models.base import ModelData, left_pad
+    from mmrec.models.registry import get_spec
+    from mmrec.stages.prepare import load_prepared
+
+    recipe = tmp_path / "baselines.yaml"  # the toy recipe with its two baselines only
+    recipe.write_text("\n".join(line for line in dataset.read_text().splitlines()
+                                 if "sasrec" not in line and "gru4rec" not in line))
+    cfg = load_recipe(recipe, ["split.kinds=[new-items]"])
+    run = tmp_path / "run"
+    stages = Pipeline(cfg, run, default_stages()).run()
+    tables, splits = load_prepared(stages["prepare"])
+    split = splits["new-items"]
+    data = ModelData(split.n_items, split.train, list(tables.items["text"]))
+    histories = left_pad([s for s in split.train[1:6] if len(s)], None)
+    for name in ("popularity", "content_knn"):
+        folders = sorted((stages["train_seq"] / "models" / "new-items" / name).iterdir())
+        assert [f.name for f in folders] == ["seed0"]
+        loaded = load_model(folders[0])
+        fresh = get_spec(name).build(cfg.train.models[name], data)
+        assert type(loaded) is type(fresh)
+        assert torch.equal(loaded.score(histories), fresh.score(histories))
+    assert load_model(folders[0]).config == cfg.train.models["content_knn"]
+    render_report(run)
+    hub = tmp_path / "hub"
+    assert main(["push", str(run), "me/toy-knn", "--model", "content_knn", "--dry-run", "--local-dir", str(hub)]) == 0
+    assert '"min_df": 1' in (hub / "README.md").read_text()
+    capsys.readouterr()
+    assert main(["score", str(hub), "--history", "i1", "i2", "--top", "3", "--json"]) == 0
+    top = [t["item_id"] for t in json.loads(capsys.readouterr().out)]
+    assert len(top) == 3 and all(int(item[1:]) % 4 in (1, 2) for item in top)  # the genres of i1 and i2
 
 
 def test_train_section_is_checked_against_the_registry(dataset):

@@ -27,10 +27,12 @@ class ContentKNN(Recommender):
     config_class = ContentKNNConfig
     max_len = None  # reads the whole history
 
-    def __init__(self, content: torch.Tensor):
-        """``content``: (N + 1, d) item vectors, dense or sparse (COO, e.g. TF-IDF); rows are L2-normalised here."""
+    def __init__(self, content: torch.Tensor, config: ContentKNNConfig | None = None):
+        """``content``: (N + 1, d) item vectors, dense or sparse (COO, e.g. TF-IDF); rows are L2-normalised here.
+        ``config``: how ``build`` made TF-IDF content (saved in ``config.json``, so a model card states it)."""
         super().__init__()
         check_item_matrix(content, "content_knn: content matrix")
+        self.config = config or ContentKNNConfig()
         self.n_items = content.shape[0] - 1
         content = _normalise_rows(content.float())
         self.register_buffer("content", content)
@@ -51,7 +53,7 @@ class ContentKNN(Recommender):
               item_repr: ItemRepresentation | None = None) -> "ContentKNN":
         if data.item_text is None:
             raise ValueError("content_knn needs item text (ModelData.item_text) or a content matrix")
-        return cls(tfidf_content(data.item_text, config.max_features, config.min_df))
+        return cls(tfidf_content(data.item_text, config.max_features, config.min_df), config)
 
 
 def _normalise_rows(content: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,9 @@ block b, an item's vector is [e_1; e_2; e_3] in the block of its bin (P times wi
 Cold items (no trained ID row) have no ID-expert weight and reach the score through the aligned expert (which
 uses P(t) in place of e') and the content expert. ``cold_dropout`` treats a random share of items as cold at
 every training step, so the cold path and the never-seen bin's gate are trained, not left at initialisation.
+
+A PAD is built from its config and the training count of every item (kept as the ``item_counts`` buffer, from
+which the bins are cut), so ``save_pretrained`` / ``mmrec.hub.load_model`` need no training data.
 """
 
 from __future__ import annotations
@@ -27,21 +30,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmrec.config import ConfigError
 from mmrec.eval.bins import FrequencyBins
 from mmrec.models.base import SequentialRecommender
+from mmrec.models.experts import ExpertConfig
 from mmrec.models.item_repr import ItemRepresentation
-
-EXPERTS = ("id", "aligned", "content")
 
 
 @dataclasses.dataclass
 class PADConfig:
-    """The mixture's settings; the experts' own configs belong to their backbones."""
+    """The experts' architecture and the mixture's settings."""
 
+    experts: ExpertConfig = dataclasses.field(default_factory=ExpertConfig)
     n_bins: int = 10  # frequency bins of equal interaction mass (plus one for never-seen items)
     gate: Literal["frequency", "uniform", "user"] = "frequency"  # uniform: fixed equal weights (ablation)
     gate_hidden: int = 64  # width of the user-aware gate's MLP
     cold_dropout: float = 0.0  # share of items treated as never-seen at each training step
+
+    def validate(self) -> None:
+        self.experts.validate()
+        if self.n_bins < 1 or self.gate_hidden < 1 or not 0.0 <= self.cold_dropout < 1.0:
+            raise ConfigError(f"pad: n_bins ({self.n_bins}) and gate_hidden ({self.gate_hidden}) must be >= 1, "
+                              f"cold_dropout ({self.cold_dropout}) in [0, 1)")
 
 
 def gate_positions(item_counts: np.ndarray, n_bins: int) -> tuple[torch.Tensor, int]:
@@ -191,16 +201,29 @@ def never_seen_mask(item_counts: np.ndarray) -> torch.Tensor:
 
 
 class PAD(ColdItemsMixin, SequentialRecommender):
-    """Triple experts (ID, aligned, content), each a backbone; user vector = the experts' concatenated."""
+    """Triple experts ``experts[0..2]`` = ID, aligned, content, each a backbone; user vector = their concatenation.
 
-    def __init__(self, config: PADConfig, experts: Sequence[SequentialRecommender], item_counts: np.ndarray):
+    ``item_counts``: training interactions per item index 0..N. The experts start from zero tables and zero
+    content (see :class:`ExpertConfig`); ``mmrec.train.pad.build_pad`` copies the pre-trained weights in.
+    """
+
+    def __init__(self, config: PADConfig, item_counts: np.ndarray | torch.Tensor):
         super().__init__()
-        if len(experts) != 3:
-            raise ValueError(f"PAD needs 3 experts ({', '.join(EXPERTS)}), got {len(experts)}")
+        config.validate()
         self.config, self.cold_dropout = config, config.cold_dropout
+        counts = np.asarray(item_counts)
+        if counts.ndim != 1 or len(counts) < 2 or (counts < 0).any():
+            raise ValueError(f"item_counts must be one non-negative count per item index 0..N (N >= 1), "
+                             f"got shape {list(counts.shape)}")
+        self.register_buffer("item_counts", torch.tensor(counts, dtype=torch.int64))
+        self.n_items = len(counts) - 1
+        # the aligned expert is built last: the tower's weights always replace its initial ones, so the
+        # content expert's initialisation does not depend on the aligned expert's architecture
+        id_expert, content_expert = config.experts.id_expert(self.n_items), config.experts.content_expert(self.n_items)
+        experts = [id_expert, config.experts.aligned_expert(self.n_items), content_expert]
         self.experts = nn.ModuleList(experts)
-        self.n_items, self.max_len = experts[0].n_items, experts[0].max_len
-        positions, n_positions = gate_positions(item_counts, config.n_bins)
+        self.max_len = id_expert.max_len
+        positions, n_positions = gate_positions(counts, config.n_bins)
         reprs = [e.item_repr for e in experts]
         if config.gate == "user":
             self.item_repr = BinBlockItems(reprs, positions, n_positions)
@@ -208,7 +231,7 @@ class PAD(ColdItemsMixin, SequentialRecommender):
         else:
             self.item_repr = GatedExpertItems(
                 reprs, FrequencyGate(positions, n_positions, learnable=config.gate == "frequency"))
-        self.register_buffer("never_seen", never_seen_mask(item_counts))
+        self.register_buffer("never_seen", never_seen_mask(counts))
         self.resample_cold()
 
     def cold_reprs(self) -> list[nn.Module]:

@@ -2,43 +2,43 @@
 
 The anchor is the backbone ``train_seq`` trained for the same split and seed (frozen, read only). For every
 distinct alignment that the ``pad`` rows need (content source, λ, projector), a tower (copies of the anchor's
-ID table and encoder, a content projector, the fusion W) is trained with L_rec + λ · MK-MMD and saved under
-``towers/<split>/<tower_key>/seed<seed>/``. Item content comes from the ``encode`` artifact (or ``pad.content_dir``
-in the same ``<modality>.safetensors`` layout); ``pad.enabled: false`` skips PAD.
+ID table and encoder, a content projector, the fusion W) is trained with L_rec + λ · MK-MMD and saved with
+``save_pretrained`` under ``towers/<split>/<tower_key>/seed<seed>/``. Item content comes from the ``encode``
+artifact (or ``pad.content_dir`` in the same ``<modality>.safetensors`` layout); ``pad.enabled: false`` skips PAD.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from mmrec.config import ConfigError, RecipeConfig
 from mmrec.data.content import load_content
 from mmrec.data.splits import SequentialSplit
 from mmrec.io import fingerprint_tree, write_json
 from mmrec.models.base import SequentialRecommender
+from mmrec.models.registry import get_spec
 from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.prepare import load_prepared
-from mmrec.train.pad import align, backbone, tower_key, variants
+from mmrec.train.pad import align, tower_key, variants
 
 log = logging.getLogger("mmrec")
 
 
 def load_anchor(cfg: RecipeConfig, train_seq: Path, split_name: str, n_items: int, seed: int
                 ) -> SequentialRecommender:
-    """The backbone ``train_seq`` trained on this split with this seed, in eval mode."""
+    """The backbone ``train_seq`` trained on this split with this seed (its Hub folder), in eval mode."""
     name = cfg.pad.backbone
-    weights = train_seq / "models" / split_name / name / f"seed{seed}" / "model.safetensors"
-    if name not in cfg.train.models or not weights.is_file():
+    folder = train_seq / "models" / split_name / name / f"seed{seed}"
+    if name not in cfg.train.models or not folder.is_dir():
         raise ConfigError(f"pad.backbone '{name}' must be one of train.models (it is PAD's anchor); "
-                          f"no weights at {weights}")
-    model = backbone(name, cfg.train.models[name], n_items)
-    model.load_state_dict(load_file(str(weights)))
-    return model.eval()
+                          f"no saved model at {folder}")
+    model = get_spec(name).model_class.from_pretrained(folder)
+    if model.n_items != n_items:
+        raise ConfigError(f"{folder}: the anchor scores {model.n_items} items, split '{split_name}' has {n_items}")
+    return model
 
 
 class ContentCache:
@@ -74,10 +74,7 @@ def run(ctx: StageContext) -> None:
             for key, settings in towers.items():
                 tower = align(anchor, name, cfg.train.models[name], content(settings.content), split, settings,
                               cfg.train, seed)
-                target = ctx.out / "towers" / split_name / key / f"seed{seed}"
-                target.mkdir(parents=True, exist_ok=True)
-                save_file({k: v.contiguous() for k, v in tower.state_dict().items()}, str(target / "model.safetensors"))
-                write_json(target / "config.json", dataclasses.asdict(settings))
+                tower.save_pretrained(ctx.out / "towers" / split_name / key / f"seed{seed}")
     write_json(ctx.out / "towers.json", {"towers": sorted(towers), "splits": list(sequential_splits(
         cfg, ctx.inputs["prepare"])), "seeds": cfg.seeds})
 
@@ -92,4 +89,4 @@ def content_fingerprint(cfg: RecipeConfig) -> str:
 
 
 STAGE = Stage(name="align", run=run, needs=("prepare", "encode", "train_seq"), sections=("seeds", "train", "pad"),
-              version="1", fingerprint=content_fingerprint)
+              version="2", fingerprint=content_fingerprint)

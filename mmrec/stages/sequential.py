@@ -3,7 +3,8 @@
 Per (split, model, seed): fit on the training sequences with early stopping on validation NDCG@10, then test
 once with the best-validation weights. Seeds are summarised as ``{"mean", "std", "n"}`` (std over seeds,
 ddof = 1); models with no randomness (popularity, content k-NN) are evaluated once and reported as numbers.
-Checkpoints live under ``RUN/checkpoints/train_seq-<key>/`` so a killed run resumes mid-training and skips
+Every model is saved as a Hub folder (``mmrec.hub``), ``models/<split>/<model>/seed<seed>/``: the baselines' item
+side (training counts, content vectors) too, under the first seed. Checkpoints live under ``RUN/checkpoints/train_seq-<key>/`` so a killed run resumes mid-training and skips
 finished (split, model, seed) cells.
 """
 
@@ -44,11 +45,11 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
         early = trainer.fit()
         model.cpu()
         facts = {"best_epoch": early.best_epoch, "epochs_run": len(trainer.history),
-                 "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history]}
-        if distributed.context().is_main:
-            model.save_pretrained(workdir / "model")  # mmrec.hub format: what `mmrec push` / load_model read
-        facts["embedding_tables"] = table_stats(model.item_repr)
+                 "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history],
+                 "embedding_tables": table_stats(model.item_repr)}
     train_seconds = time.perf_counter() - start
+    if distributed.context().is_main:  # every model, the count and content baselines too: what `mmrec push` reads
+        model.save_pretrained(workdir / "model")
     result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
     return {**result, "train_seconds": train_seconds, **facts}
 
@@ -156,5 +157,5 @@ def wants(cfg: RecipeConfig) -> tuple[str, ...]:
     return ("quantize",) if any(get_spec(name).needs_codes for name in cfg.train.models) else ()
 
 
-STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="2",
+STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="3",
               distributed=True, wants=wants)

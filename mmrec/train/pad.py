@@ -6,35 +6,22 @@ numbers and the baselines' come from the same loop and the same evaluation.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch import nn
 
-from alignment.align import ProjectorConfig
 from mmrec.config import PADSection, TrainConfig
 from mmrec.data.splits import SequentialSplit
 from mmrec.eval.evaluate import ranking_cases
-from mmrec.models.aligned_tower import AlignedTower
+from mmrec.models.aligned_tower import AlignedTower, AlignedTowerConfig
 from mmrec.models.base import SequentialRecommender
-from mmrec.models.content_items import AlignedContentItems, ColdIDItems, ProjectedContentItems
-from mmrec.models.item_repr import ItemRepresentation
+from mmrec.models.experts import ExpertConfig, backbone
 from mmrec.models.pad import PAD, PADConfig, never_seen_mask
-from mmrec.models.registry import get_spec
 from mmrec.train.common import seed_everything
 from mmrec.train.sequential import SequentialTrainer
-
-
-def backbone(name: str, config: Any, n_items: int, item_repr: ItemRepresentation | None = None
-             ) -> SequentialRecommender:
-    """A fresh backbone of the registered model ``name`` (e.g. sasrec, gru4rec) over ``item_repr``."""
-    spec = get_spec(name)
-    model = spec.model_class(dataclasses.replace(config, n_items=n_items), item_repr)
-    if not isinstance(model, SequentialRecommender):
-        raise TypeError(f"'{name}' is not a sequential backbone")
-    return model
 
 
 def copy_encoder(source: SequentialRecommender, target: SequentialRecommender) -> SequentialRecommender:
@@ -44,6 +31,18 @@ def copy_encoder(source: SequentialRecommender, target: SequentialRecommender) -
     if unexpected or any(not k.startswith("item_repr.") for k in missing):
         raise ValueError(f"encoders differ: missing {missing}, unexpected {unexpected}")
     return target
+
+
+def set_tensors(module: nn.Module, values: dict[str, torch.Tensor]) -> None:
+    """Copy ``values`` into ``module``'s parameters / buffers of the same names and shapes."""
+    state = module.state_dict()
+    for key, value in values.items():
+        if key not in state or state[key].shape != value.shape:
+            raise ValueError(f"{type(module).__name__}: tensor '{key}' is "
+                             f"{list(state[key].shape) if key in state else 'absent'}, got {list(value.shape)}")
+    with torch.no_grad():
+        for key, value in values.items():
+            state[key].copy_(value)
 
 
 def fit(model: SequentialRecommender, split: SequentialSplit, optim: TrainConfig, seed: int
@@ -59,15 +58,21 @@ def pretrain(name: str, config: Any, split: SequentialSplit, optim: TrainConfig,
     return fit(backbone(name, config, split.n_items), split, optim, seed)
 
 
+def expert_config(name: str, config: Any, content: torch.Tensor, settings: PADSection) -> ExpertConfig:
+    """The experts' architecture: the backbone ``name`` with ``config``, a projector from the content's width."""
+    return ExpertConfig.of(name, config, content.shape[1], settings.projector_layers, settings.projector_dropout)
+
+
 def build_tower(anchor: SequentialRecommender, name: str, config: Any, content: torch.Tensor,
                 split: SequentialSplit, settings: PADSection) -> AlignedTower:
     """An untrained aligned tower: copies of the anchor's ID table and encoder, a fresh projector and fusion."""
-    table = anchor.item_repr.all_items().detach()
-    projector = ProjectorConfig(content.shape[1], table.shape[1], settings.projector_layers, settings.projector_dropout)
-    tower_backbone = copy_encoder(anchor, backbone(name, config, split.n_items,
-                                                   AlignedContentItems(table, content, projector)))
-    return AlignedTower(tower_backbone, never_seen_mask(split.item_train_counts()), settings.mmd_weight,
-                        settings.cold_dropout)
+    tower_config = AlignedTowerConfig(expert_config(name, config, content, settings), settings.mmd_weight,
+                                      settings.cold_dropout)
+    tower = AlignedTower(tower_config, never_seen_mask(split.item_train_counts()))
+    copy_encoder(anchor, tower.backbone)
+    set_tensors(tower.backbone, {"item_repr.aligned.ids.weight": anchor.item_repr.all_items().detach(),
+                                 "item_repr.aligned.content.content": content})
+    return tower
 
 
 def align(anchor: SequentialRecommender, name: str, config: Any, content: torch.Tensor, split: SequentialSplit,
@@ -90,15 +95,14 @@ def tower_key(settings: PADSection) -> str:
 def build_pad(anchor: SequentialRecommender, tower: AlignedTower, name: str, config: Any, content: torch.Tensor,
               split: SequentialSplit, settings: PADSection) -> PAD:
     """Triple experts: ID (anchor copy), aligned (tower copy), content (fresh projector + fresh encoder)."""
-    counts = split.item_train_counts()
-    dim = anchor.item_repr.dim
-    id_expert = copy_encoder(anchor, backbone(name, config, split.n_items,
-                                              ColdIDItems(anchor.item_repr.all_items().detach())))
-    aligned_expert = copy.deepcopy(tower.backbone)
-    projector = ProjectorConfig(content.shape[1], dim, settings.projector_layers, settings.projector_dropout)
-    content_expert = backbone(name, config, split.n_items, ProjectedContentItems(content, projector))
-    cfg = PADConfig(n_bins=settings.n_bins, gate=settings.gate, cold_dropout=settings.cold_dropout)
-    return PAD(cfg, [id_expert, aligned_expert, content_expert], counts)
+    cfg = PADConfig(expert_config(name, config, content, settings), n_bins=settings.n_bins, gate=settings.gate,
+                    cold_dropout=settings.cold_dropout)
+    pad = PAD(cfg, split.item_train_counts())
+    id_expert, aligned_expert, content_expert = pad.experts
+    id_expert.load_state_dict(anchor.state_dict())  # same keys: the ID table and the encoder
+    aligned_expert.load_state_dict(tower.backbone.state_dict())
+    set_tensors(content_expert, {"item_repr.content.content": content})
+    return pad
 
 
 def train_pad(anchor: SequentialRecommender, tower: AlignedTower, name: str, config: Any, content: torch.Tensor,

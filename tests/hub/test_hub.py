@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,24 +47,16 @@ def test_save_pretrained_then_load_model_scores_identically(tmp_path, name):
     assert torch.equal(type(model).from_pretrained(tmp_path).score(HIST), model.score(HIST))
 
 
-def _hf_cache(cache: Path, repo_id: str, folder: Path, revision: str = "a" * 40) -> None:
-    """The layout huggingface_hub's cache uses: models--ORG--NAME/snapshots/REV/... plus refs/main = REV."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(folder, repo / "snapshots" / revision)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-
-
-def test_load_by_repo_id_from_the_local_hf_cache_offline(tmp_path):
+def test_load_by_repo_id_from_the_local_hf_cache_offline(tmp_path, hf_cache):
     model = _models()["sasrec"].eval()
     model.item_ids = [f"m{i}" for i in range(1, N + 1)]
     model.save_pretrained(tmp_path / "saved")
-    _hf_cache(tmp_path / "cache", "mmrec-test/tiny-sasrec", tmp_path / "saved")
-    loaded = load_model("mmrec-test/tiny-sasrec", cache_dir=tmp_path / "cache", local_files_only=True)
+    cache = hf_cache(tmp_path / "saved", "mmrec-test/tiny-sasrec")
+    loaded = load_model("mmrec-test/tiny-sasrec", cache_dir=cache, local_files_only=True)
     assert torch.equal(loaded.score(HIST), model.score(HIST))
     assert loaded.item_ids == model.item_ids
     # a fresh process, as a user would: HF_HUB_CACHE + HF_HUB_OFFLINE, load by repo id, top items of a history
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
     out = subprocess.run([sys.executable, "-m", "mmrec", "score", "mmrec-test/tiny-sasrec", "--history", "m3", "m4",
                           "m5", "--top", "3", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -133,3 +124,25 @@ def test_sparse_tfidf_content_round_trips(tmp_path):
     assert loaded.content.is_sparse
     h = torch.tensor([[0, 1, 2], [3, 4, 1]])
     assert torch.equal(loaded.score(h), model.score(h))
+
+
+def test_semantic_id_sasrec_round_trips_with_its_codes(tmp_path):
+    import numpy as np
+
+    from mmrec.models.base import ModelData
+    from mmrec.models.registry import get_spec
+
+    torch.manual_seed(2)
+    codes = np.random.default_rng(0).integers(0, 4, (N + 1, 2, 3))
+    data = ModelData(N, [np.zeros(0, np.int64), np.array([1, 2, 3, 4])], item_codes={"moc2": codes})
+    spec = get_spec("moc2")
+    config = spec.config_class(dim=16, n_layers=1, max_len=5, code_width=12)
+    model = spec.build(config, data).eval()
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["config"]["variant"] == "moc2" and saved["item_repr"]["class"] == "SemanticIDRepresentation"
+    loaded = load_model(tmp_path)
+    assert loaded.config == model.config
+    assert torch.equal(loaded.item_repr.codes, model.item_repr.codes)
+    assert torch.equal(loaded.item_repr.id_items, model.item_repr.id_items)  # never-seen items: codes only
+    assert torch.equal(loaded.score(HIST), model.score(HIST))

@@ -4,66 +4,12 @@ and the align step leaving the pre-trained anchor bit-identical."""
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
-from alignment.align import ProjectorConfig
 from mmrec.config import PADSection, TrainConfig
-from mmrec.data.splits import leave_one_out
-from mmrec.models.aligned_tower import AlignedTower
-from mmrec.models.content_items import AlignedContentItems, ColdIDItems
-from mmrec.models.gru4rec import GRU4RecConfig
-from mmrec.models.pad import FrequencyGate, gate_positions, initial_gate_logits, never_seen_mask
-from mmrec.models.sasrec import SASRecConfig
+from mmrec.models.content_items import ColdIDItems
+from mmrec.models.pad import FrequencyGate, gate_positions, initial_gate_logits
 from mmrec.train import pad as P
-
-N_ITEMS = 40
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waits on shared CPUs (minutes -> seconds here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def split():
-    rng = np.random.default_rng(0)
-    popular = rng.permutation(np.arange(1, N_ITEMS - 4))  # items N-4..N never occur: never seen
-    sequences = [np.zeros(0, np.int64)] + [rng.choice(popular, size=rng.integers(5, 15), p=_zipf(len(popular)))
-                                           for _ in range(30)]
-    return leave_one_out(sequences, N_ITEMS)
-
-
-def _zipf(n):
-    p = 1.0 / np.arange(1, n + 1)
-    return p / p.sum()
-
-
-@pytest.fixture(scope="module")
-def content():
-    c = torch.randn(N_ITEMS + 1, 12, generator=torch.Generator().manual_seed(1))
-    c[0] = 0
-    return c
-
-
-def _configs(kind):
-    if kind == "sasrec":
-        return SASRecConfig(dim=16, n_layers=1, n_heads=2, max_len=10, dropout=0.1)
-    return GRU4RecConfig(dim=16, hidden=16, max_len=10, dropout=0.1)
-
-
-def _pad(split, content, kind="sasrec", **settings):
-    torch.manual_seed(0)
-    cfg = _configs(kind)
-    anchor = P.backbone(kind, cfg, N_ITEMS)
-    settings = PADSection(projector_layers=2, **settings)
-    tower = AlignedTower(P.copy_encoder(anchor, P.backbone(kind, cfg, N_ITEMS, AlignedContentItems(
-        anchor.item_repr.all_items().detach(), content, ProjectorConfig(12, 16)))),
-        never_seen_mask(split.item_train_counts()))
-    return P.build_pad(anchor, tower, kind, cfg, content, split, settings).eval()
+from pad_models import N_ITEMS, backbone_config
 
 
 def test_gate_initialisation_favours_id_when_popular_and_content_when_cold():
@@ -87,8 +33,8 @@ def test_gate_initialisation_favours_id_when_popular_and_content_when_cold():
 
 
 @pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
-def test_score_is_gate_weighted_sum_of_expert_scores(split, content, kind):
-    pad = _pad(split, content, kind)
+def test_score_is_gate_weighted_sum_of_expert_scores(make_pad, kind):
+    pad = make_pad(kind)
     histories = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 6]])
     with torch.no_grad():
         scores = pad.score(histories)
@@ -100,9 +46,9 @@ def test_score_is_gate_weighted_sum_of_expert_scores(split, content, kind):
 
 
 @pytest.mark.parametrize("kind", ["sasrec", "gru4rec"])
-def test_user_aware_gate_starts_as_the_bin_gate_and_factorises_exactly(split, content, kind):
-    bin_gate = _pad(split, content, kind)
-    user_gate = _pad(split, content, kind, gate="user")
+def test_user_aware_gate_starts_as_the_bin_gate_and_factorises_exactly(make_pad, kind):
+    bin_gate = make_pad(kind)
+    user_gate = make_pad(kind, gate="user")
     histories = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 6]])
     with torch.no_grad():
         assert torch.allclose(user_gate.score(histories), bin_gate.score(histories), atol=1e-5)
@@ -119,8 +65,8 @@ def test_user_aware_gate_starts_as_the_bin_gate_and_factorises_exactly(split, co
     assert (w[:, -1, 0] == 0).all()  # never-seen position: no ID weight
 
 
-def test_never_seen_items_do_not_depend_on_their_id_rows(split, content):
-    pad = _pad(split, content)
+def test_never_seen_items_do_not_depend_on_their_id_rows(make_pad):
+    pad = make_pad()
     never = torch.nonzero(pad.never_seen).flatten()
     assert len(never) >= 4
     histories = torch.tensor([[0, 1, 2, 3]])
@@ -134,8 +80,8 @@ def test_never_seen_items_do_not_depend_on_their_id_rows(split, content):
     assert (pad.expert_weights()[never, 0] == 0).all()
 
 
-def test_cold_dropout_resamples_in_training_and_resets_in_eval(split, content):
-    pad = _pad(split, content, cold_dropout=0.5)
+def test_cold_dropout_resamples_in_training_and_resets_in_eval(make_pad):
+    pad = make_pad(cold_dropout=0.5)
     pad.train()
     pad(torch.tensor([[1, 2, 3]]))
     assert pad.item_repr.cold.sum() > pad.never_seen.sum()
@@ -149,18 +95,8 @@ def test_cold_dropout_resamples_in_training_and_resets_in_eval(split, content):
     assert (pad.item_repr.all_items()[never] != 0).any(dim=1).all()
 
 
-def test_state_dict_saves_as_safetensors(split, content, tmp_path):
-    pad = _pad(split, content)
-    save_file({k: v.contiguous() for k, v in pad.state_dict().items()}, str(tmp_path / "pad.safetensors"))
-    restored = _pad(split, content)
-    restored.load_state_dict(load_file(str(tmp_path / "pad.safetensors")))
-    h = torch.tensor([[1, 2, 3]])
-    with torch.no_grad():
-        assert torch.equal(pad.score(h), restored.score(h))
-
-
 def test_align_and_finetune_keep_the_anchor_bit_identical(split, content):
-    cfg = _configs("sasrec")
+    cfg = backbone_config("sasrec")
     optim = TrainConfig(epochs=1, batch_size=16, patience=1, progress=False)
     anchor = P.pretrain("sasrec", cfg, split, optim, seed=0)
     before = {k: v.clone() for k, v in anchor.state_dict().items()}
@@ -174,13 +110,32 @@ def test_align_and_finetune_keep_the_anchor_bit_identical(split, content):
 
 
 def test_no_mmd_setting_adds_no_auxiliary_loss(split, content):
-    cfg = _configs("sasrec")
+    cfg = backbone_config("sasrec")
     anchor = P.backbone("sasrec", cfg, N_ITEMS)
-    tower_backbone = P.copy_encoder(anchor, P.backbone("sasrec", cfg, N_ITEMS, AlignedContentItems(
-        anchor.item_repr.all_items().detach(), content, ProjectorConfig(12, 16))))
-    never = never_seen_mask(split.item_train_counts())
     windows = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7]])
-    assert AlignedTower(tower_backbone, never, mmd_weight=0.0).auxiliary_loss(windows) is None
-    aux = AlignedTower(tower_backbone, never, mmd_weight=0.2).auxiliary_loss(windows)
+    def tower(mmd_weight):
+        return P.build_tower(anchor, "sasrec", cfg, content, split, PADSection(mmd_weight=mmd_weight))
+
+    assert tower(0.0).auxiliary_loss(windows) is None
+    aux = tower(0.2).auxiliary_loss(windows)
     assert aux.ndim == 0 and torch.isfinite(aux)
 
+
+def test_tower_and_experts_start_from_the_anchor_and_the_content(split, content):
+    torch.manual_seed(0)
+    cfg = backbone_config("sasrec")
+    anchor = P.backbone("sasrec", cfg, N_ITEMS)
+    tower = P.build_tower(anchor, "sasrec", cfg, content, split, PADSection())
+    table = anchor.item_repr.all_items()
+    assert torch.equal(tower.item_repr.aligned.ids.weight, table)
+    assert torch.equal(tower.item_repr.aligned.content.content, content)
+    assert torch.equal(tower.backbone.positions.weight, anchor.positions.weight)
+    never_seen = torch.from_numpy(split.item_train_counts() == 0) & (torch.arange(N_ITEMS + 1) > 0)
+    assert torch.equal(tower.never_seen, never_seen)
+    pad = P.build_pad(anchor, tower, "sasrec", cfg, content, split, PADSection())
+    id_expert, aligned_expert, content_expert = pad.experts
+    assert torch.equal(id_expert.item_repr.weight.weight, table)
+    assert torch.equal(id_expert.blocks[0].qkv.weight, anchor.blocks[0].qkv.weight)
+    assert all(torch.equal(v, tower.backbone.state_dict()[k]) for k, v in aligned_expert.state_dict().items())
+    assert torch.equal(content_expert.item_repr.content.content, content)
+    assert not torch.equal(content_expert.blocks[0].qkv.weight, anchor.blocks[0].qkv.weight)  # a fresh encoder

@@ -133,6 +133,70 @@ def test_hub_folder_defects(saved, case):
         load_model(saved)
 
 
+@pytest.fixture()
+def saved_pad(tmp_path) -> Path:
+    """A tiny PAD (SASRec experts over 6-d content, 3 frequency bins): only its folder, no training data."""
+    from mmrec.models.experts import ExpertConfig
+    from mmrec.models.pad import PAD, PADConfig
+
+    torch.manual_seed(0)
+    experts = ExpertConfig("sasrec", {"dim": 8, "n_layers": 1, "n_heads": 2, "max_len": 5}, content_dim=6)
+    counts = np.array([0, 40, 30, 20, 10, 8, 6, 4, 2, 1, 0])  # item 10 never seen
+    PAD(PADConfig(experts, n_bins=3), counts).save_pretrained(tmp_path / "m")
+    return tmp_path / "m"
+
+
+def _edit_experts(change):
+    return lambda f: _edit_config(f, lambda c: change(c["config"]["experts"]))
+
+
+PAD_HUB_CASES = {
+    "no config.json": (lambda f: (f / "config.json").unlink(), r"m/config\.json: missing"),
+    "no model.safetensors": (lambda f: (f / "model.safetensors").unlink(), r"m/model\.safetensors: missing"),
+    "gate changed": (lambda f: _edit_config(f, lambda c: c["config"].update(gate="user")),
+                     r"m/model\.safetensors: missing key\(s\) item_repr\.positions, user_gate\.bins"),
+    "unknown gate": (lambda f: _edit_config(f, lambda c: c["config"].update(gate="users")),
+                     r"m/config\.json: config\.gate: 'users' is not one of \['frequency', 'uniform', 'user'\]; "
+                     r"did you mean 'user'\?"),
+    "more bins": (lambda f: _edit_config(f, lambda c: c["config"].update(n_bins=5)),
+                  r"m/model\.safetensors: key 'item_repr\.gate\.logits' has shape \[3, 4\], but .*m/config\.json "
+                  r"describes a model whose 'item_repr\.gate\.logits' is \[3, 5\]"),
+    "backbone changed": (_edit_experts(lambda e: e.update(backbone="gru4rec", backbone_config={"dim": 8})),
+                         r"m/model\.safetensors: missing key\(s\) experts\.0\.gru"),
+    "unknown backbone": (_edit_experts(lambda e: e.update(backbone="sasrek")),
+                         r"m/config\.json: config\.experts\.backbone: 'sasrek' is not one of .*"
+                         r"did you mean 'sasrec'\?"),
+    "unknown backbone key": (_edit_experts(lambda e: e["backbone_config"].update(n_head=2)),
+                             r"m/config\.json: unknown config key 'backbone_config\.n_head'; did you mean 'n_heads'\?"),
+    "expert width": (_edit_experts(lambda e: e["backbone_config"].update(dim=16)),
+                     r"m/model\.safetensors: key 'experts\.0\.item_repr\.weight\.weight' has shape \[11, 8\], but "
+                     r".*describes a model whose 'experts\.0\.item_repr\.weight\.weight' is \[11, 16\]"),
+    "content width": (_edit_experts(lambda e: e.update(content_dim=7)),
+                      r"m/model\.safetensors: key 'experts\.1\.item_repr\.aligned\.content\.content' has shape "
+                      r"\[11, 6\], but .*is \[11, 7\]"),
+    "no content width": (_edit_experts(lambda e: e.pop("content_dim")),
+                         r"m/config\.json: experts: content_dim \(0\) and projector_layers \(2\) must be >= 1"),
+    "no item counts": (lambda f: _edit_weights(f, lambda t: t.pop("item_counts")),
+                       r"m/model\.safetensors: key 'item_counts' is missing; PAD is built from it"),
+    "item counts of a smaller catalogue": (
+        lambda f: _edit_weights(f, lambda t: t.update(item_counts=t["item_counts"][:8])),
+        r"m/config\.json: key 'n_items' is 10, but the model built from it and .*m/model\.safetensors has 7 items"),
+    "negative item count": (lambda f: _edit_weights(f, lambda t: t["item_counts"].__setitem__(2, -1)),
+                            r"m/config\.json: cannot build PAD from this config \(item_counts must be one "
+                            r"non-negative count per item"),
+    "NaN gate": (lambda f: _edit_weights(f, lambda t: t["item_repr.gate.logits"].fill_(float("nan"))),
+                 r"m/model\.safetensors: key 'item_repr\.gate\.logits' holds 12 NaN"),
+}
+
+
+@pytest.mark.parametrize("case", list(PAD_HUB_CASES))
+def test_pad_hub_folder_defects(saved_pad, case):
+    damage, message = PAD_HUB_CASES[case]
+    damage(saved_pad)
+    with pytest.raises(HubError, match=message):
+        load_model(saved_pad)
+
+
 def test_unknown_item_id_when_scoring(saved):
     model = load_model(saved)
     model.item_ids = [f"i{i}" for i in range(10)]
