@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["sasrec", "moc1", "moc3", "moc7", "rq3", "moc2"]  # rq1 has exactly moc1's codes (same seed): not rerun
 SASREC = "{dim: 64, n_layers: 2, n_heads: 2, max_len: 50, dropout: 0.2}"
 DEFAULTS = [
-    "split.kinds=[leave-one-out, new-items]",
+    "seeds=[0, 1, 2]", "split.kinds=[leave-one-out, new-items]",
     "quantize.source=text", "quantize.n_codebooks=[1, 2, 3, 7]", "quantize.rq_scales=[1, 3]",
     "quantize.levels=3", "quantize.nbits=8",
     "train.splits=[leave-one-out, new-items]", "train.epochs=4", "train.patience=2", "train.progress=false",
