@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,18 @@ def ml100k_splits(ml100k_tables, ml100k_recipe):
     from mmrec.stages.prepare import build_splits
 
     return build_splits(ml100k_tables, ml100k_recipe)
+
+
+def _install_in_hf_cache(cache: Path, repo_id: str, folder: Path, revision: str = "a" * 40) -> None:
+    """Place a saved model folder in huggingface_hub's cache layout: models--ORG--NAME/snapshots/REV/... plus
+    refs/main = REV, so it loads by repo id offline."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+
+
+@pytest.fixture
+def hf_cache_install():
+    """``install(cache, repo_id, folder)``: a saved mmrec model, loadable by repo id from ``cache`` offline."""
+    return _install_in_hf_cache

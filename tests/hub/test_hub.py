@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,19 +47,11 @@ def test_save_pretrained_then_load_model_scores_identically(tmp_path, name):
     assert torch.equal(type(model).from_pretrained(tmp_path).score(HIST), model.score(HIST))
 
 
-def _hf_cache(cache: Path, repo_id: str, folder: Path, revision: str = "a" * 40) -> None:
-    """The layout huggingface_hub's cache uses: models--ORG--NAME/snapshots/REV/... plus refs/main = REV."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(folder, repo / "snapshots" / revision)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-
-
-def test_load_by_repo_id_from_the_local_hf_cache_offline(tmp_path):
+def test_load_by_repo_id_from_the_local_hf_cache_offline(tmp_path, hf_cache_install):
     model = _models()["sasrec"].eval()
     model.item_ids = [f"m{i}" for i in range(1, N + 1)]
     model.save_pretrained(tmp_path / "saved")
-    _hf_cache(tmp_path / "cache", "mmrec-test/tiny-sasrec", tmp_path / "saved")
+    hf_cache_install(tmp_path / "cache", "mmrec-test/tiny-sasrec", tmp_path / "saved")
     loaded = load_model("mmrec-test/tiny-sasrec", cache_dir=tmp_path / "cache", local_files_only=True)
     assert torch.equal(loaded.score(HIST), model.score(HIST))
     assert loaded.item_ids == model.item_ids
