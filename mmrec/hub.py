@@ -66,8 +66,10 @@ def model_types() -> dict[str, type[nn.Module]]:
 def _item_reprs() -> dict[str, type[nn.Module]]:
     from mmrec.models.ctr.item_side import TripleExpertItems
     from mmrec.models.item_repr import IDEmbedding
+    from mmrec.models.semantic_item import SemanticIDRepresentation
 
-    return {"IDEmbedding": IDEmbedding, "TripleExpertItems": TripleExpertItems, **_ITEM_REPRS}
+    return {"IDEmbedding": IDEmbedding, "SemanticIDRepresentation": SemanticIDRepresentation,
+            "TripleExpertItems": TripleExpertItems, **_ITEM_REPRS}
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -80,9 +82,12 @@ def _init_params(cls: type) -> list[inspect.Parameter]:
 
 
 def _config_class(cls: type) -> type | None:
-    hints = typing.get_type_hints(cls.__init__)
-    hinted = hints.get("config")
-    return hinted if dataclasses.is_dataclass(hinted) else getattr(cls, "config_class", None)
+    """The class's own ``config_class`` (a subclass may reuse its parent's ``__init__`` with a wider config, as
+    SemanticSASRec does SASRec's), else the dataclass ``__init__`` annotates ``config`` with."""
+    if dataclasses.is_dataclass(getattr(cls, "config_class", None)):
+        return cls.config_class
+    hinted = typing.get_type_hints(cls.__init__).get("config")
+    return hinted if dataclasses.is_dataclass(hinted) else None
 
 
 def _describe_item_repr(item_repr: nn.Module) -> dict[str, Any]:

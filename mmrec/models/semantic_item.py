@@ -72,6 +72,9 @@ class SemanticIDRepresentation(ItemRepresentation):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.n_items, self.dim = len(codes) - 1, dim
         self.n_codebooks, self.levels = codes.shape[1], codes.shape[2]
+        # the __init__ arguments mmrec.hub saves to rebuild this module (it reads them back by attribute)
+        self.codes_per_level, self.bottleneck, self.activation = codes_per_level, bottleneck, activation
+        self.reduce, self.with_id = reduce, with_id
         self.register_buffer("codes", codes)
         sizes = torch.clamp(codes.amax(0) + 1, min=codes_per_level)  # (n_codebooks, levels)
         self.code_dim = code_dim

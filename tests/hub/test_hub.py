@@ -124,3 +124,22 @@ def test_sparse_tfidf_content_round_trips(tmp_path):
     assert loaded.content.is_sparse
     h = torch.tensor([[0, 1, 2], [3, 4, 1]])
     assert torch.equal(loaded.score(h), model.score(h))
+
+
+def test_a_semantic_id_sasrec_round_trips(tmp_path):
+    import numpy as np
+
+    from mmrec.models.base import ModelData
+    from mmrec.models.semantic_sasrec import SemanticSASRec, SemanticSASRecConfig
+
+    codes = np.random.default_rng(0).integers(0, 6, (N + 1, 3, 2))
+    codes[0] = 0
+    train = [np.array([], dtype=np.int64), np.array([1, 2, 3, 4]), np.array([5, 3, 7])]
+    torch.manual_seed(0)
+    model = SemanticSASRec.build(SemanticSASRecConfig(variant="moc3", dim=12, n_layers=1, max_len=5, code_width=24),
+                                 ModelData(N, train, None, {"moc3": codes})).eval()
+    model.save_pretrained(tmp_path)
+    loaded = load_model(tmp_path)
+    assert torch.equal(loaded.item_repr.codes, model.item_repr.codes)
+    assert torch.equal(loaded.item_repr.id_items, model.item_repr.id_items)
+    assert torch.equal(loaded.score(HIST), model.score(HIST))
