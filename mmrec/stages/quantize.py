@@ -10,12 +10,12 @@ For every variant of ``quantize.all_variants()`` (``rq<s>``, ``moc<N>``, explici
 
 The source comes from the ``encode`` artifact, or from ``quantize.modalities_dir`` (same ``<modality>.safetensors``
 layout) when that is set. Row 0 of ``codes.npy`` is padding so that ``codes[item_idx]`` works directly. Items
-missing the source modality all get the reserved code ``2**nbits`` at every level (one shared "unknown" tuple, outside the fitted codebooks), so the
-models give them one learned "no content" vector (plus their ID embedding when they have one). Stats are computed
-over present items only. A catalogue smaller than 2**nbits items gets fewer bits per level (logged; the bits used are
-in ``stats.json`` under ``settings``). ``source: concat`` joins the L2-normalised text, image and LLM embeddings (a missing
-modality contributes zeros; an item is present when any modality is). An ``aligned`` source (PAD's ``align`` stage)
-would be one more branch in :func:`source_embeddings`.
+missing the source modality all get the reserved code ``2**nbits`` at every level (one shared "unknown" tuple,
+outside the fitted codebooks), so the models give them one learned "no content" vector (plus their ID embedding when
+they have one). Stats are computed over present items only. A catalogue smaller than 2**nbits items gets fewer bits
+per level (logged; the bits used are in ``stats.json`` under ``settings``). ``source: concat`` joins the
+L2-normalised text, image and LLM embeddings (a missing modality contributes zeros; an item is present when any
+modality is). An ``aligned`` source (PAD's ``align`` stage) would be one more branch in :func:`source_embeddings`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def run(ctx: StageContext) -> None:
     if len(rows) == 0:
         raise ConfigError(f"quantize: no item has the '{cfg.source}' embedding")
     x = np.ascontiguousarray(emb[rows])
-    summary = {"source": cfg.source, "tables": str(tables), "n_items": int(len(emb) - 1), "n_present": int(len(rows)), "variants": {}}
+    summary = {"source": cfg.source, "tables": str(tables), "n_items": int(len(emb) - 1), "n_present": int(len(rows)),
+               "variants": {}}
     for name, variant in cfg.all_variants().items():
         start = time.perf_counter()
         nbits = min(variant.nbits, int(np.log2(len(rows))))  # k-means needs at least 2**nbits rows

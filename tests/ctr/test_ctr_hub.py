@@ -53,9 +53,10 @@ def test_the_ctr_model_card_carries_auc_gauc_and_cold_numbers(model_factory, tin
     model = model_factory("diff_msin_te", tiny_spec, tiny_modalities)
     model.save_pretrained(tmp_path, model_card_kwargs={"report": REPORT, "model_key": "diff_msin_te", "seed": 1})
     card = (tmp_path / "README.md").read_text()
-    for text in ["- ctr", "Click-through-rate model", "model.predict(batch)", "| slice | n test cases | AUC | GAUC | "
-                 "LogLoss |", "| overall | 20000 | 0.7712 ± 0.0021 (n=2) | 0.6900 |", "| cold | 1234 | 0.7123 ± 0.0040",
-                 "test AUC 0.7691, GAUC 0.6899, cold AUC 0.7083", "cold threshold: 5", "# diff_msin_te (diff_msin)"]:
+    for text in ["- ctr", "Click-through-rate model", "model.predict(batch)",
+                 "| slice | n test cases | AUC | GAUC | LogLoss |", "| overall | 20000 | 0.7712 ± 0.0021 (n=2) | 0.6900 |",
+                 "| cold | 1234 | 0.7123 ± 0.0040", "test AUC 0.7691, GAUC 0.6899, cold AUC 0.7083",
+                 "cold threshold: 5", "# diff_msin_te (diff_msin)"]:
         assert text in card, text
     assert "sequential-recommendation" not in card and "NDCG" not in card
 

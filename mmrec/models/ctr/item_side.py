@@ -34,8 +34,6 @@ from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 from mmrec.models.pad import FrequencyGate, gate_positions, initial_gate_logits
 from mmrec.models.semantic_item import SemanticIDRepresentation
 
-EXPERTS = ("id", "content", "codes")
-
 
 def triple_gate_logits(n_positions: int, with_codes: bool) -> torch.Tensor:
     """(K, P) starting logits: PAD's ID row for the ID expert, its text-expert row for content (and codes)."""
