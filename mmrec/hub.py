@@ -394,6 +394,9 @@ def model_card(hub_config: dict[str, Any], report: dict[str, Any] | None = None,
     lines += ["## Use", "", "```python", "from mmrec.hub import load_model", "",
               "model = load_model(\"REPO_ID_OR_DIR\")", *task.use, "",
               "## Configuration", "", "```json", json.dumps(hub_config["config"], indent=2), "```", ""]
+    item_repr = hub_config.get("item_repr") or {}
+    if item_repr.get("class", "IDEmbedding") != "IDEmbedding":
+        lines += [f"Item side: `{item_repr['class']}` with `{json.dumps(item_repr.get('args', {}))}`.", ""]
     if report:
         result = report.get("models", {}).get(key, {})
         headline = report.get("headline", [task.headline])

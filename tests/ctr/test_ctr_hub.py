@@ -56,7 +56,7 @@ def test_the_ctr_model_card_carries_auc_gauc_and_cold_numbers(model_factory, tin
     for text in ["- ctr", "Click-through-rate model", "model.predict(batch)",
                  "| slice | n test cases | AUC | GAUC | LogLoss |", "| overall | 20000 | 0.7712 ± 0.0021 (n=2) | 0.6900 |",
                  "| cold | 1234 | 0.7123 ± 0.0040", "test AUC 0.7691, GAUC 0.6899, cold AUC 0.7083",
-                 "cold threshold: 5", "# diff_msin_te (diff_msin)"]:
+                 "cold threshold: 5", "# diff_msin_te (diff_msin)", "Item side: `TripleExpertItems` with `{\"dim\": 8"]:
         assert text in card, text
     assert "sequential-recommendation" not in card and "NDCG" not in card
 
