@@ -1,11 +1,14 @@
-"""Training throughput and peak memory of DIN vs Diff-MSIN (and DIN+multimodal), measured in one invocation.
+"""Training throughput and peak memory of DIN vs Diff-MSIN (and DIN+multimodal, and the ``*_te`` rows with the
+triple-expert item side), measured in one invocation.
 
 Inputs have ml-100k's shapes (1,682 items, 943 users, 384-d text and 1,280-d image tables, history length 10,
-embedding 16, batch 1,024) with random values: throughput does not depend on them. Each model is measured in its
+embedding 16, batch 1,024; for ``*_te``: 3 x 3 codes of 8 bits, 10 frequency bins, cold dropout 0.1) with random
+values: throughput does not depend on them. Each model is measured in its
 own subprocess, so peak resident memory (CPU) or peak allocated memory (CUDA) is that model's alone. The
 machine is shared and noisy: read the ratio against DIN, not the absolute numbers.
 
-    python benchmarks/bench_ctr.py [--steps 10] [--models din,din_mm,diff_msin] [--out benchmarks/results/ctr.json]
+    python benchmarks/bench_ctr.py [--steps 10] [--models din,din_mm,diff_msin,din_mm_te,diff_msin_te]
+                                   [--out benchmarks/results/ctr.json]
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ N_ITEMS, N_USERS, HISTORY, DIM, BATCH = 1682, 943, 10, 16, 1024
 
 def _measure(name: str, steps: int, warmup: int, threads: int, queue: mp.Queue) -> None:
     from mmrec.data.ctr_batches import CTRSamples, FeatureSpec, pad_histories
-    from mmrec.models.ctr import build_ctr_model
+    from mmrec.models.ctr import CTR_MODELS, TripleExpertItems, build_ctr_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -39,7 +42,12 @@ def _measure(name: str, steps: int, warmup: int, threads: int, queue: mp.Queue) 
                          history, mask, torch.randint(0, 2, (BATCH,)).float(),
                          torch.randint(0, 3, (N_USERS + 1, 3)), (torch.rand(N_ITEMS + 1, 18) > 0.8).float())
     batch = samples.batch(torch.arange(BATCH)).to(device)
-    model = build_ctr_model(name, spec, modalities, {"embed_dim": DIM}).to(device).train()
+    item_side = None
+    if CTR_MODELS[name].triple_items:
+        counts = torch.randint(0, 400, (N_ITEMS + 1,))
+        item_side = TripleExpertItems(counts, modalities["text"][0], DIM, torch.randint(0, 256, (N_ITEMS + 1, 3, 3)),
+                                      cold_dropout=0.1)
+    model = build_ctr_model(name, spec, modalities, {"embed_dim": DIM}, item_side).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 

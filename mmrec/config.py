@@ -126,6 +126,25 @@ class EncodeConfig:
 
 
 @dataclasses.dataclass
+class CTRItemSideConfig:
+    """The triple-expert item side of the ``*_te`` CTR models: ID, aligned content and MoC codes, mixed per
+    item-frequency bin by PAD's gate (``mmrec.models.ctr.item_side``)."""
+
+    content: str = "text"  # modality table the aligned expert projects (a PAD-aligned <name>.safetensors works too)
+    codes: str | None = "moc3"  # quantize variant of the codes expert; null = no codes expert
+    n_bins: int = 10  # bins of equal training-interaction mass, plus one for never-seen items
+    projector_layers: int = 2  # content projector: d_content -> d, then (layers - 1) x d -> d (GELU)
+    projector_dropout: float = 0.1
+    cold_dropout: float = 0.1  # share of items served without their ID at each training step
+
+    def validate(self) -> None:
+        if self.n_bins < 1 or self.projector_layers < 1:
+            raise ConfigError("ctr.item_side.n_bins and ctr.item_side.projector_layers must be >= 1")
+        if not 0.0 <= self.cold_dropout < 1.0 or not 0.0 <= self.projector_dropout < 1.0:
+            raise ConfigError("ctr.item_side.cold_dropout and ctr.item_side.projector_dropout must be in [0, 1)")
+
+
+@dataclasses.dataclass
 class CTRConfig:
     """The ``ctr`` stage: which CTR models to train (registry keys of ``mmrec.models.ctr``) and how."""
 
@@ -143,6 +162,7 @@ class CTRConfig:
     modalities: list[str] = dataclasses.field(default_factory=lambda: ["text", "image"])  # encode outputs used
     modalities_dir: str | None = None  # use these modality tables instead of the encode stage's
     model_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # per model key
+    item_side: CTRItemSideConfig = dataclasses.field(default_factory=CTRItemSideConfig)  # of the *_te models
 
     def validate(self) -> None:
         if min(self.max_history, self.embed_dim, self.batch_size, self.eval_batch_size, self.max_epochs) < 1:
@@ -211,6 +231,7 @@ class QuantizeConfig:
     view_dim: int | None = None
     suffix: bool = False
     variants: dict[str, CodeVariant] = dataclasses.field(default_factory=dict)
+    modalities_dir: str | None = None  # read the source from these modality tables instead of the encode stage's
     train_size: int = 65536
     niter: int = 20
     seed: int = 0

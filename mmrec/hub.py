@@ -8,8 +8,10 @@ a pickle, no remote code) and checks the weights against the config before anyth
 is one error naming the file and the key. Sparse (COO) buffers, e.g. a TF-IDF content matrix, are stored as
 ``<key>.__indices`` / ``<key>.__values`` and rebuilt on load.
 
-Any ``nn.Module`` whose ``__init__`` takes a dataclass ``config`` (plus, optionally, ``item_repr`` and tensors
-that are saved under the same name) can inherit :class:`HubMixin` and be registered with :func:`register`.
+Any ``nn.Module`` whose ``__init__`` takes a dataclass ``config`` (plus, optionally, ``item_repr``, tensors that are
+saved under the same name, and JSON arguments it describes in ``hub_init_args``) can inherit :class:`HubMixin` and
+be registered with :func:`register`. Sequential recommenders (``model.score(histories)``) and CTR models
+(``model.predict(batch)``) are registered already; ``config.json`` says which ``task`` a model serves.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import math
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
@@ -53,20 +55,25 @@ def register_item_representation(cls: type[nn.Module]) -> None:
 
 
 def model_types() -> dict[str, type[nn.Module]]:
-    """Registered model types: the sequential registry's models, PAD's, plus anything passed to :func:`register`."""
-    from mmrec.models.registry import MODELS  # lazy: the registry imports every model, which import this module
+    """Registered model types: the sequential and CTR registries' model classes, PAD's, plus anything passed to
+    :func:`register`."""
     from mmrec.models.aligned_tower import AlignedTower
+    from mmrec.models.ctr import CTR_MODEL_TYPES  # lazy: the registries import every model, which import this module
     from mmrec.models.pad import PAD
+    from mmrec.models.registry import MODELS
 
     pad_types = {"pad": PAD, "aligned_tower": AlignedTower}
-    return {**{name: spec.model_class for name, spec in MODELS.items()}, **pad_types, **_MODEL_TYPES}
+    return {**{name: spec.model_class for name, spec in MODELS.items()}, **pad_types, **CTR_MODEL_TYPES,
+            **_MODEL_TYPES}
 
 
 def _item_reprs() -> dict[str, type[nn.Module]]:
+    from mmrec.models.ctr.item_side import TripleExpertItems
     from mmrec.models.item_repr import IDEmbedding
     from mmrec.models.semantic_item import SemanticIDRepresentation
 
-    return {"IDEmbedding": IDEmbedding, "SemanticIDRepresentation": SemanticIDRepresentation, **_ITEM_REPRS}
+    return {"IDEmbedding": IDEmbedding, "SemanticIDRepresentation": SemanticIDRepresentation,
+            "TripleExpertItems": TripleExpertItems, **_ITEM_REPRS}
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -88,27 +95,44 @@ def _config_class(cls: type) -> type | None:
 
 
 def _describe_item_repr(item_repr: nn.Module) -> dict[str, Any]:
-    """How to rebuild ``item_repr``: its class and the scalar ``__init__`` arguments read from its attributes."""
+    """How to rebuild ``item_repr``: its class, the scalar ``__init__`` arguments read from its attributes, and
+    (under ``tensors``) the weights-file key of tensor arguments that a sub-module holds (found by identity)."""
     name = type(item_repr).__name__
     if name not in _item_reprs():
         raise HubError(f"item representation {name} is not registered for saving; "
                        "call mmrec.hub.register_item_representation on its class")
     args: dict[str, Any] = {}
+    held: dict[str, str] = {}
     tensors = dict(item_repr.named_parameters()) | dict(item_repr.named_buffers())
     for param in _init_params(type(item_repr)):
         if param.name in tensors:
             continue  # comes back from the safetensors file under item_repr.<name>
         value = getattr(item_repr, param.name, inspect.Parameter.empty)
-        if isinstance(value, (int, float, str, bool)) or value is None:
+        key = next((k for k, t in tensors.items() if t is value), None) if isinstance(value, torch.Tensor) else None
+        if key is not None:
+            held[param.name] = key  # comes back from item_repr.<key>
+        elif isinstance(value, (int, float, str, bool)) or value is None:
             args[param.name] = value
         elif param.default is inspect.Parameter.empty:
             raise HubError(f"item representation {name}: __init__ argument '{param.name}' is neither a scalar "
                            "attribute nor a parameter / buffer, so it cannot be saved")
-    return {"class": name, "args": args}
+    return {"class": name, "args": args, **({"tensors": held} if held else {})}
 
 
-class HubMixin(PyTorchModelHubMixin, library_name="mmrec", tags=["recommendation", "sequential-recommendation"]):
+class HubMixin(PyTorchModelHubMixin, library_name="mmrec", tags=["recommendation"]):
     """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` for mmrec models (safetensors + JSON only)."""
+
+    task: ClassVar[str] = "sequential"  # or "ctr": what the model card and `mmrec score` say it does
+
+    def hub_init_args(self) -> dict[str, Any]:
+        """JSON ``__init__`` arguments beyond ``config``, ``item_repr`` and saved tensors (``config.json``'s
+        ``init_args``); :meth:`hub_rebuild_args` turns them back into arguments."""
+        return {}
+
+    @classmethod
+    def hub_rebuild_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """``__init__`` keyword arguments from the ``init_args`` that :meth:`hub_init_args` wrote."""
+        return {}
 
     def model_type(self) -> str:
         for name, cls in model_types().items():
@@ -122,9 +146,12 @@ class HubMixin(PyTorchModelHubMixin, library_name="mmrec", tags=["recommendation
         item_repr = getattr(self, "item_repr", None)
         if all(p.name != "item_repr" for p in _init_params(type(self))):
             item_repr = None  # the model builds its own item side from its config (e.g. PAD's experts)
+        init_args = self.hub_init_args()
         return {
             "model_type": self.model_type(),
             "mmrec_format": FORMAT_VERSION,
+            "task": self.task,
+            **({"init_args": init_args} if init_args else {}),
             "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},
             "item_repr": _describe_item_repr(item_repr) if isinstance(item_repr, nn.Module) else None,
             "n_items": getattr(self, "n_items", None),
@@ -257,6 +284,11 @@ def _load(cls: type, config_path: Path, weights_path: Path, map_location: str) -
     except CorruptFileError as exc:
         raise HubError(str(exc)) from None
     tensors = _rebuild_sparse(tensors, config, weights_path)
+    try:
+        rebuilt = model_cls.hub_rebuild_args(config.get("init_args", {}))
+    except (ConfigError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise HubError(f"{config_path}: key 'init_args' cannot rebuild {model_cls.__name__} "
+                       f"({type(exc).__name__}: {exc})") from None
     kwargs: dict[str, Any] = {}
     for param in _init_params(model_cls):
         if param.name == "config":
@@ -269,6 +301,8 @@ def _load(cls: type, config_path: Path, weights_path: Path, map_location: str) -
             kwargs["item_repr"] = _build_item_repr(config.get("item_repr"), tensors, config_path)
         elif param.name in tensors:
             kwargs[param.name] = tensors[param.name]
+        elif param.name in rebuilt:
+            kwargs[param.name] = rebuilt[param.name]
         elif param.default is inspect.Parameter.empty:
             raise HubError(f"{weights_path}: key '{param.name}' is missing; {model_cls.__name__} is built from it")
     try:
@@ -294,21 +328,24 @@ def _build_item_repr(spec: dict[str, Any] | None, tensors: dict[str, torch.Tenso
                        f"{_suggest(str(name), list(known))}")
     item_cls = known[name]
     kwargs = dict(spec.get("args", {}))
+    for arg, key in spec.get("tensors", {}).items():
+        if f"item_repr.{key}" not in tensors:
+            raise HubError(f"{config_path}: item_repr.tensors.{arg} is 'item_repr.{key}', which the weights lack")
+        kwargs[arg] = tensors[f"item_repr.{key}"]
     for param in _init_params(item_cls):
         key = f"item_repr.{param.name}"
         if param.name not in kwargs and key in tensors:
             kwargs[param.name] = tensors[key]
     try:
         return item_cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise HubError(f"{config_path}: cannot build item_repr {name} ({exc})") from None
 
 
 def load_model(repo_id_or_dir: str | Path, **kwargs: Any) -> Any:
-    """Any saved mmrec model (its type is read from ``config.json``), ready for ``model.score(histories)``."""
-    from mmrec.models.base import Recommender
-
-    return Recommender.from_pretrained(repo_id_or_dir, **kwargs)
+    """Any saved mmrec model (its type is read from ``config.json``), in eval mode: a sequential recommender
+    (``model.score(histories)``) or a CTR model (``model.predict(batch)``)."""
+    return HubMixin.from_pretrained(repo_id_or_dir, **kwargs)
 
 
 def _fmt(value: Any) -> str:
@@ -319,45 +356,77 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskCard:
+    """What a model card says for one task: tags, what the model does, how to call it, which numbers lead."""
+
+    tags: tuple[str, ...]
+    what: str
+    use: tuple[str, ...]
+    headline: str  # the metric `mmrec push` picks the best model by
+    seed_metrics: tuple[str, ...]  # per-seed numbers quoted for the pushed weights (keys of the report's per_seed)
+    cold_note: str
+
+
+TASK_CARDS = {
+    "sequential": TaskCard(
+        ("recommendation", "sequential-recommendation"), "Next-item recommender",
+        ("scores = model.score(histories)  # (B, L) item indices, left-padded with 0 -> (B, n_items + 1)", "```", "",
+         "or `mmrec score REPO_ID_OR_DIR --history ITEM_ID ITEM_ID ...` for the top items of one history."),
+        "NDCG@10", ("NDCG@10",),
+        "Cold = test targets with at most the report's `cold_threshold` training interactions, new items = targets "
+        "never seen in training (EVALUATION.md). Full ranking over all items, the user's history masked."),
+    "ctr": TaskCard(
+        ("recommendation", "ctr", "click-through-rate"), "Click-through-rate model (P(click | user, target, history))",
+        ("probs = model.predict(batch)  # mmrec.data.ctr_batches.CTRBatch -> (B,) click probabilities", "```", "",
+         "Batches come from `mmrec.data.ctr_batches.build_ctr_samples` over the same item indexing (`items.json`)."),
+        "AUC", ("AUC", "GAUC", "cold_AUC"),
+        "Cold = test events whose target item has at most the report's `cold_threshold` training interactions "
+        "(EVALUATION.md); GAUC weighs each user's AUC by their test events."),
+}
+
+
 def model_card(hub_config: dict[str, Any], report: dict[str, Any] | None = None, model_key: str | None = None,
                seed: int | None = None) -> ModelCard:
     """README.md of a saved model: what it is, how to load it, and (given a report) its data, protocol and numbers."""
     name = hub_config["model_type"]
+    task = TASK_CARDS[hub_config.get("task", "sequential")]
     key = model_key or name
-    meta = ["---", "library_name: mmrec", "tags:", "- recommendation", "- sequential-recommendation", f"- {name}"]
+    meta = ["---", "library_name: mmrec", "tags:", *[f"- {t}" for t in task.tags], f"- {name}"]
     if report:
         meta.append(f"datasets:\n- {report['dataset']}")
     title = key if key == name else f"{key} ({name})"
     lines = [*meta, "---", "", f"# {title}: an mmrec model", "",
-             f"Next-item recommender over {hub_config.get('n_items')} items, trained with mmrec and saved as "
+             f"{task.what} over {hub_config.get('n_items')} items, trained with mmrec and saved as "
              "`model.safetensors` + `config.json` (no pickles, no remote code).", ""]
     if seed is not None:
         lines += [f"Training seed: {seed}.", ""]
     lines += ["## Use", "", "```python", "from mmrec.hub import load_model", "",
-              "model = load_model(\"REPO_ID_OR_DIR\")", "scores = model.score(histories)  # (B, L) item indices, "
-              "left-padded with 0 -> (B, n_items + 1)", "```", "",
-              "or `mmrec score REPO_ID_OR_DIR --history ITEM_ID ITEM_ID ...` for the top items of one history.", "",
+              "model = load_model(\"REPO_ID_OR_DIR\")", *task.use, "",
               "## Configuration", "", "```json", json.dumps(hub_config["config"], indent=2), "```", ""]
+    item_repr = hub_config.get("item_repr") or {}
+    if item_repr.get("class", "IDEmbedding") != "IDEmbedding":
+        lines += [f"Item side: `{item_repr['class']}` with `{json.dumps(item_repr.get('args', {}))}`.", ""]
     if report:
         result = report.get("models", {}).get(key, {})
-        headline = report.get("headline", ["HR@10", "NDCG@10", "MRR@10"])
+        headline = report.get("headline", [task.headline])
         lines += ["## Evaluation", "", f"- dataset: {report['dataset']}", f"- split: {report['split']}",
-                  f"- protocol: {report.get('protocol', '')}", f"- seeds: {report.get('seeds')}", "",
-                  "| slice | n targets | " + " | ".join(headline) + " |", "|---|---|" + "---|" * len(headline)]
+                  f"- protocol: {report.get('protocol', '')}", f"- seeds: {report.get('seeds')}",
+                  f"- cold threshold: {report.get('cold_threshold')} training interactions", "",
+                  "| slice | n test cases | " + " | ".join(headline) + " |", "|---|---|" + "---|" * len(headline)]
         for part in ("overall", "warm", "cold"):
             row = result.get(part, {})
-            n = result.get("n_targets") if part == "overall" else row.get("n_targets")
+            n = row.get("n_targets", row.get("n", result.get("n_targets") if part == "overall" else None))
             lines.append(f"| {part} | {_fmt(n)} | " + " | ".join(_fmt(row.get(m)) for m in headline) + " |")
         new = (result.get("bins") or [{}])[0]
         if new.get("max_count") == 0 and new.get("n_targets"):  # bin 0: targets never seen in training
             lines.append(f"| new items | {_fmt(new['n_targets'])} | " + " | ".join(_fmt(new.get(m)) for m in headline)
                          + " |")
         mine = [r for r in result.get("per_seed", []) if r.get("seed") == seed]
-        if mine and isinstance(result.get("overall", {}).get("NDCG@10"), dict):
-            lines += ["", f"These weights (seed {seed}) alone: test NDCG@10 {_fmt(mine[0].get('NDCG@10'))}."]
-        lines += ["", "Cold = test targets with at most the report's `cold_threshold` training interactions, "
-                  "new items = targets never seen in training (EVALUATION.md). Full ranking over all items, the "
-                  "user's history masked.", ""]
+        if mine and isinstance(result.get("overall", {}).get(task.headline), dict):
+            quoted = ", ".join(f"{m.replace('_', ' ')} {_fmt(mine[0].get(m))}" for m in task.seed_metrics)
+            lines += ["", f"These weights (seed {seed}) alone: test {quoted}."]
+        lines += ["", task.cold_note, ""]
     return ModelCard("\n".join(lines))
 
 
@@ -366,6 +435,9 @@ def recommend(model: Any, history: list[str], top: int = 10) -> list[dict[str, A
     the history itself excluded: ``[{"item_id", "score"}, ...]``, best first."""
     from mmrec.models.base import left_pad
 
+    if getattr(model, "task", "sequential") != "sequential":
+        raise HubError(f"{type(model).__name__} is a {model.task} model: it predicts clicks for (user, item, history) "
+                       "batches with model.predict(batch) and does not rank next items")
     ids = list(getattr(model, "item_ids", None) or [str(i) for i in range(1, model.n_items + 1)])
     index = {str(item): i + 1 for i, item in enumerate(ids)}
     unknown = [item for item in history if str(item) not in index]
@@ -404,15 +476,18 @@ def run_models(run_dir: str | Path) -> list[SavedModel]:
     return found
 
 
-def _headline(result: dict[str, Any]) -> float:
-    value = result.get("overall", {}).get("NDCG@10", -1.0)
-    return float(value["mean"] if isinstance(value, dict) else value)
+def _rank_key(report: dict[str, Any], name: str) -> tuple[bool, float]:
+    """Sequential models first (the default before CTR models were saved), then the task's headline metric."""
+    task = report.get("task", "sequential")
+    value = report.get("models", {}).get(name, {}).get("overall", {}).get(TASK_CARDS[task].headline, -1.0)
+    return task == "sequential", float(value["mean"] if isinstance(value, dict) else value)
 
 
 def export_run_model(run_dir: str | Path, target: str | Path | None = None, split: str | None = None,
                      name: str | None = None, seed: int | None = None) -> tuple[Any, SavedModel, dict[str, Any]]:
-    """Pick a run's model (default: the best NDCG@10 of the report, its first seed), attach the dataset's item IDs,
-    and (given ``target``) write its Hub folder with a model card from the run's report."""
+    """Pick a run's model (default: the best sequential model by NDCG@10, else the best CTR model by AUC; its first
+    seed), attach the dataset's item IDs, and (given ``target``) write its Hub folder with a model card from the
+    run's report."""
     from mmrec.data.tables import Tables
 
     run_dir = Path(run_dir)
@@ -424,8 +499,7 @@ def export_run_model(run_dir: str | Path, target: str | Path | None = None, spli
                        f"{', '.join(sorted({f'{m.split}/{m.name}/seed{m.seed}' for m in run_models(run_dir)})) or 'none'}")
     reports = {m.split: run_dir / m.split / "report.json" for m in saved}
     reports = {s: json.loads(p.read_text()) for s, p in reports.items() if p.is_file()}
-    choice = max(saved, key=lambda m: (_headline(reports.get(m.split, {}).get("models", {}).get(m.name, {})),
-                                       -m.seed))
+    choice = max(saved, key=lambda m: (*_rank_key(reports.get(m.split, {}), m.name), -m.seed))
     model = load_model(choice.path)
     stages = json.loads((run_dir / "stages.json").read_text())
     if getattr(model, "item_ids", None) is None and "prepare" in stages:

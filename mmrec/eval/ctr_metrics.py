@@ -1,8 +1,8 @@
 """CTR metrics (EVALUATION.md): AUC, GAUC, LogLoss, overall and by the target item's training count.
 
-Frequency bins: bin 0 = items never seen in training; bins 1..n_bins split the seen items by equal training
-interaction mass. ``cold`` = count <= ``cold_threshold``. A bin with fewer than ``noisy_min`` targets is flagged.
-TODO(merge): unify the binning with the sequential core's ``mmrec/eval/bins.py``.
+Frequency bins are the sequential report's (``mmrec.eval.bins.FrequencyBins``): bin 0 = items never seen in
+training, then bins of equal training-interaction mass. ``cold`` = count <= ``cold_threshold``. A bin with fewer
+than ``noisy_min`` test events is flagged.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
+
+from mmrec.eval.bins import FrequencyBins
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -53,19 +55,6 @@ def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
-def frequency_bins(item_train_counts: np.ndarray, n_bins: int = 10) -> np.ndarray:
-    """Bin per item index: 0 for never-seen items, 1..n_bins by equal training-interaction mass."""
-    counts = np.asarray(item_train_counts, dtype=np.int64)
-    seen = counts[counts > 0]
-    bins = np.zeros(len(counts), dtype=np.int64)
-    if len(seen) == 0:
-        return bins
-    mass = np.repeat(seen, seen)  # one entry per training interaction, valued by its item's count
-    edges = np.quantile(mass, np.arange(1, n_bins) / n_bins, method="lower")
-    bins[counts > 0] = 1 + np.searchsorted(edges, counts[counts > 0], side="left")
-    return bins
-
-
 def _metrics(users: np.ndarray, labels: np.ndarray, probs: np.ndarray) -> dict:
     if len(labels) == 0:
         return {"AUC": None, "GAUC": None, "LogLoss": None, "n": 0}
@@ -81,20 +70,15 @@ def ctr_report(users: np.ndarray, items: np.ndarray, labels: np.ndarray, probs: 
     counts = np.asarray(item_train_counts)
     target_counts = counts[items]
     cold = target_counts <= cold_threshold
-    item_bins = frequency_bins(counts, n_bins)
-    target_bins = item_bins[items]
+    bins = FrequencyBins.from_counts(counts, n_bins)
+    target_bins = bins.assign(target_counts)
     report = {"overall": _metrics(users, labels, probs),
               "warm": _metrics(users[~cold], labels[~cold], probs[~cold]),
-              "cold": _metrics(users[cold], labels[cold], probs[cold]), "bins": []}
-    for b in range(n_bins + 1):
-        in_bin = item_bins == b
-        sel = target_bins == b
-        row = {"bin": b,
-               "min_count": int(counts[in_bin].min()) if in_bin.any() else None,
-               "max_count": int(counts[in_bin].max()) if in_bin.any() else None,
-               "n_targets": int(sel.sum()), "noisy": bool(sel.sum() < noisy_min)}
+              "cold": _metrics(users[cold], labels[cold], probs[cold]),
+              "bins": bins.describe(counts, items, noisy_min)}
+    for row in report["bins"]:
+        sel = target_bins == row["bin"]
         row.update({k: v for k, v in _metrics(users[sel], labels[sel], probs[sel]).items() if k != "n"})
-        report["bins"].append(row)
     return report
 
 

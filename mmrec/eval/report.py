@@ -19,18 +19,31 @@ import numpy as np
 from mmrec.io import write_json, write_text
 
 HEADLINE = "NDCG@10"
-GLOSSARY = [
+HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
+COMMON_GLOSSARY = [
+    ("frequency bins", "bin 0 = items never seen in training; bins 1.. cut the seen items by training count into "
+                       "groups carrying equal numbers of training interactions (popular items in the last bins)"),
+    ("noisy", "a bin with fewer than 30 test cases: its numbers are too uncertain to compare"),
+    ("mean ± std", "over the model seeds (std with n-1); a gap under two std is reported as 'no difference'"),
+]
+SEQUENTIAL_GLOSSARY = [
     ("HR@K", "share of test cases whose held-out item is among the top K recommendations"),
     ("NDCG@K", "like HR@K, but a hit at rank r counts 1/log2(r+1): higher when the item is near the top"),
     ("MRR@K", "mean of 1/rank of the held-out item (0 when it is outside the top K)"),
     ("full ranking", "every item of the catalogue is a candidate; items the user already interacted with are "
                      "removed; ties in score count in the held-out item's favour (optimistic)"),
     ("cold / warm", "cold = held-out items with at most `cold_threshold` training interactions, warm = the rest"),
-    ("frequency bins", "bin 0 = items never seen in training; bins 1.. cut the seen items by training count into "
-                       "groups carrying equal numbers of training interactions (popular items in the last bins)"),
-    ("noisy", "a bin with fewer than 30 test targets: its numbers are too uncertain to compare"),
-    ("mean ± std", "over the model seeds (std with n-1); a gap under two std is reported as 'no difference'"),
+    *COMMON_GLOSSARY,
 ]
+CTR_GLOSSARY = [
+    ("AUC", "probability that a random clicked test event is scored above a random non-clicked one (0.5 = chance)"),
+    ("GAUC", "AUC within each user, averaged with weights = the user's test events (users with one class skipped)"),
+    ("LogLoss", "mean binary cross-entropy of the predicted click probabilities (lower is better)"),
+    ("cold / warm", "cold = test events whose target item has at most `cold_threshold` training interactions, "
+                    "warm = the rest"),
+    *COMMON_GLOSSARY,
+]
+GLOSSARIES = {"sequential": SEQUENTIAL_GLOSSARY, "ctr": CTR_GLOSSARY}
 
 
 def collect(run_dir: Path) -> tuple[dict, dict, dict]:
@@ -124,7 +137,7 @@ def plot_bins(models: dict, metric: str = HEADLINE) -> bytes | None:
     labels = [f"{b['bin']}\n{b['min_count']}–{b['max_count']}\n(n={b['n_targets']}{'*' if b['noisy'] else ''})"
               for b in bins]
     ax.set_xticks(x, labels, fontsize=7)
-    ax.set_xlabel("frequency bin: training-count range (test targets; * = noisy, < 30)")
+    ax.set_xlabel("frequency bin: training-count range (test cases; * = noisy, < 30)")
     ax.set_ylabel(f"{metric} (test)")
     ax.set_title(f"{metric} per item-frequency bin (bin 0 = never seen in training)")
     ax.legend(fontsize=8)
@@ -164,30 +177,42 @@ def plot_frequency(counts: np.ndarray, bins: list[dict]) -> bytes:
 
 # ------------------------------------------------------------------------------------------------ text
 
+def _bin_table(models: dict, metric: str, cases: str) -> tuple[str, list[str], list[list[str]]]:
+    """``metric`` of every model per frequency bin, beside each bin's count range, items and test cases."""
+    bins = next(iter(models.values())).get("bins", [])
+    return (f"{metric} per frequency bin", ["bin", "training count", "items", f"test {cases}", *models.keys()],
+            [[str(b["bin"]), f"{b['min_count']}–{b['max_count']}", str(b.get("n_items", "–")),
+              f"{b['n_targets']}{' (noisy)' if b['noisy'] else ''}",
+              *[_fmt(r["bins"][i].get(metric)) if i < len(r.get("bins", [])) else "–" for r in models.values()]]
+             for i, b in enumerate(bins)])
+
+
 def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table the report shows; shared by Markdown and HTML."""
     models, ks = report["models"], report["headline"]
     out = []
     if not models:
         return out
-    verdict = compare(models)
-    out.append(("Overall (test)", ["model", *ks, f"vs best on {HEADLINE}"],
+    headline = HEADLINES[report["task"]]
+    verdict = compare(models, metric=headline)
+    out.append(("Overall (test)", ["model", *ks, f"vs best on {headline}"],
                 [[n, *[_fmt(r["overall"].get(m)) for m in ks], verdict.get(n, "")] for n, r in models.items()]))
+    first = next(iter(models.values()))
+    cold_verdict = compare(models, "cold", headline)
     if report["task"] == "sequential":
-        cold_verdict = compare(models, "cold")
-        first = next(iter(models.values()))
         out.append((f"Warm vs cold targets (cold: ≤ {report['cold_threshold']} training interactions; "
                     f"{first['warm'].get('n_targets', '?')} warm, {first['cold'].get('n_targets', '?')} cold)",
                     ["model", f"warm {HEADLINE}", f"cold {HEADLINE}", "cold HR@10", f"vs best on cold {HEADLINE}"],
                     [[n, _fmt(r["warm"].get(HEADLINE)), _fmt(r["cold"].get(HEADLINE)), _fmt(r["cold"].get("HR@10")),
                       cold_verdict.get(n, "")] for n, r in models.items()]))
-        bins = first.get("bins", [])
-        out.append((f"{HEADLINE} per frequency bin", ["bin", "training count", "items", "test targets",
-                                                      *models.keys()],
-                    [[str(b["bin"]), f"{b['min_count']}–{b['max_count']}", str(b["n_items"]),
-                      f"{b['n_targets']}{' (noisy)' if b['noisy'] else ''}",
-                      *[_fmt(r["bins"][i].get(HEADLINE)) if i < len(r.get("bins", [])) else "–"
-                        for r in models.values()]] for i, b in enumerate(bins)]))
+        out.append(_bin_table(models, HEADLINE, "targets"))
+    else:
+        out.append((f"Warm vs cold test events (cold: target item with ≤ {report['cold_threshold']} training "
+                    f"interactions; {first['warm'].get('n', '?')} warm, {first['cold'].get('n', '?')} cold events)",
+                    ["model", *[f"{part} {m}" for m in ks for part in ("warm", "cold")], f"vs best on cold {headline}"],
+                    [[n, *[_fmt(r[part].get(m)) for m in ks for part in ("warm", "cold")], cold_verdict.get(n, "")]
+                     for n, r in models.items()]))
+        out += [_bin_table(models, m, "events") for m in ks]
     with_tables = {n: r["embedding_tables"] for n, r in models.items() if r.get("embedding_tables")}
     if with_tables:
         def abundance(tables: dict, codes: bool):
@@ -222,7 +247,7 @@ def _markdown(report: dict, plots: list[str]) -> str:
         lines += [f"- **{n}**: `{json.dumps(r.get('config', {}))}`" for n, r in report["models"].items()]
         if report.get("training"):
             lines += [f"- training: `{json.dumps(report['training'])}`"]
-    lines += ["", "## How to read this", ""] + [f"- **{k}**: {v}" for k, v in GLOSSARY]
+    lines += ["", "## How to read this", ""] + [f"- **{k}**: {v}" for k, v in GLOSSARIES[report["task"]]]
     return "\n".join(lines) + "\n"
 
 
@@ -261,7 +286,7 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
             parts.append(f"<dt>training</dt><dd><code>{e(json.dumps(report['training']))}</code></dd>")
         parts.append("</dl>")
     parts.append("<h2>How to read this</h2><dl>")
-    parts += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in GLOSSARY]
+    parts += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in GLOSSARIES[report["task"]]]
     parts.append("</dl></body></html>")
     return "\n".join(parts) + "\n"
 
@@ -277,11 +302,11 @@ PROTOCOLS = {
 
 def _train_counts(run_dir: Path, stages: dict, split: str) -> np.ndarray | None:
     folder = run_dir / stages["prepare"] / "splits" / split
-    if split == "ctr" or not (folder / "split.json").is_file():
+    if not (folder / "split.json").is_file():
         return None
-    from mmrec.data.splits import SequentialSplit
+    from mmrec.data.splits import CTRSplit, SequentialSplit
 
-    return SequentialSplit.load(folder).item_train_counts()
+    return (CTRSplit if split == "ctr" else SequentialSplit).load(folder).item_train_counts()
 
 
 def render_report(run_dir: str | Path) -> list[Path]:
@@ -294,9 +319,11 @@ def render_report(run_dir: str | Path) -> list[Path]:
     entries: list[tuple[str, str]] = []  # (split, one-line summary)
     for split, summary in stats["splits"].items():
         models = results.get(split, {})
+        task = "ctr" if split == "ctr" else "sequential"
+        settings = recipe.get("ctr" if task == "ctr" else "train", {})
         report = {
             "dataset": stats["tables"]["dataset"],
-            "task": "ctr" if split == "ctr" else "sequential",
+            "task": task,
             "split": split,
             "split_seed": recipe.get("seed"),
             "seeds": recipe.get("seeds", [recipe.get("seed")]),
@@ -305,14 +332,15 @@ def render_report(run_dir: str | Path) -> list[Path]:
             "data": stats["tables"],
             "split_summary": summary,
             "headline": ["AUC", "GAUC", "LogLoss"] if split == "ctr" else ["HR@10", "NDCG@10", "MRR@10"],
-            "training": {k: v for k, v in recipe.get("train", {}).items() if k != "models"} if models else {},
+            "training": {k: v for k, v in settings.items() if k != "models"} if models else {},
             "models": models,
         }
         folder = run_dir / split
         images: dict[str, bytes] = {}
-        if report["task"] == "sequential" and models:
-            if (png := plot_bins(models)) is not None:
-                images["ndcg_by_bin.png"] = png
+        if models:
+            headline = HEADLINES[task]
+            if (png := plot_bins(models, headline)) is not None:
+                images[f"{headline.split('@')[0].lower()}_by_bin.png"] = png
             counts = _train_counts(run_dir, stages, split)
             first_bins = next(iter(models.values())).get("bins")
             if counts is not None and first_bins:
@@ -324,10 +352,11 @@ def render_report(run_dir: str | Path) -> list[Path]:
         write_text(folder / "report.md", _markdown(report, list(images)))
         write_text(folder / "report.html", _html(report, images))
         written.append(folder / "report.json")
-        best = compare(models)
+        headline = HEADLINES[task]
+        best = compare(models, metric=headline)
         top = next((n for n, v in best.items() if v == "best"), None)
         entries.append((split, f"{len(models)} model(s)"
-                        + (f"; best {HEADLINE}: {top} {_fmt(models[top]['overall'][HEADLINE])}" if top else "")))
+                        + (f"; best {headline}: {top} {_fmt(models[top]['overall'][headline])}" if top else "")))
     write_text(run_dir / "index.md", f"# {title}\n\n" + "".join(
         f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries))
     items = "".join(f"<li><a href='{html.escape(split)}/report.html'>{html.escape(split)}</a>: {html.escape(text)}</li>"

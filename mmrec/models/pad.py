@@ -69,16 +69,23 @@ def initial_gate_logits(n_positions: int) -> torch.Tensor:
 
 
 class FrequencyGate(nn.Module):
-    """Expert weights per item from its frequency bin; cold items get no ID-expert weight."""
+    """Expert weights per item from its frequency bin; cold items get no ID-expert weight (expert 0 is the ID one).
 
-    def __init__(self, positions: torch.Tensor, n_positions: int, learnable: bool = True):
+    ``initial``: (K, P) starting logits for K experts (default: PAD's three, :func:`initial_gate_logits`).
+    """
+
+    def __init__(self, positions: torch.Tensor, n_positions: int, learnable: bool = True,
+                 initial: torch.Tensor | None = None):
         super().__init__()
-        init = initial_gate_logits(n_positions) if learnable else torch.zeros(3, n_positions)
-        self.logits = nn.Parameter(init, requires_grad=learnable)
+        if initial is None:
+            initial = initial_gate_logits(n_positions) if learnable else torch.zeros(3, n_positions)
+        if initial.shape[1] != n_positions:
+            raise ValueError(f"initial gate logits have {initial.shape[1]} positions, the bins make {n_positions}")
+        self.logits = nn.Parameter(initial.float(), requires_grad=learnable)
         self.register_buffer("positions", positions)
         self.cold_position = n_positions - 1
 
-    def forward(self, items: torch.Tensor, cold: torch.Tensor) -> torch.Tensor:  # (...,) -> (..., 3)
+    def forward(self, items: torch.Tensor, cold: torch.Tensor) -> torch.Tensor:  # (...,) -> (..., K)
         is_cold = cold[items]
         pos = torch.where(is_cold, self.cold_position, self.positions[items])
         s = torch.sigmoid(self.logits[:, pos]).movedim(0, -1)

@@ -1,8 +1,11 @@
 """``ctr``: train every CTR model of the recipe for every seed, evaluate on the test part, write results.
 
 Modality tables (``ctr.modalities``) come from the ``encode`` stage's artifact, or from ``ctr.modalities_dir``
-when that is set. ``results.json`` = ``{"ctr": {model: {overall, warm, cold, bins (mean/std/n),
-train_seconds, eval_seconds, seeds}}}``; each trained model is saved under ``models/<key>/seed-<s>/``.
+when that is set. The ``*_te`` models read items through the triple-expert item side (``ctr.item_side``): its
+content table comes from the same place, its codes from the ``quantize`` stage (wanted only then), its frequency
+bins from the CTR training events. ``results.json`` = ``{"ctr": {model: {overall, warm, cold, bins (mean/std/n),
+train_seconds, eval_seconds, seeds, per_seed, config}}}``; each trained model is saved in the Hub format
+(``save_pretrained``; ``mmrec.hub.load_model`` and ``mmrec push`` read it) under ``models/ctr/<key>/seed<s>/``.
 """
 
 from __future__ import annotations
@@ -12,16 +15,18 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from mmrec.config import RecipeConfig
+from mmrec.config import ConfigError, RecipeConfig
 from mmrec.data.ctr_batches import build_ctr_samples
 from mmrec.data.modalities import load_modalities
 from mmrec.eval.ctr_metrics import aggregate_seeds, ctr_report
 from mmrec.io import fingerprint_tree, write_json
-from mmrec.models.ctr import CTR_MODELS, build_ctr_model
+from mmrec.models.ctr import CTR_MODELS, TripleExpertItems, build_ctr_model
 from mmrec.pipeline import Stage, StageContext
 from mmrec.stages.prepare import load_prepared
+from mmrec.stages.quantize import load_codes
 from mmrec.train.common import default_device, seed_everything
 from mmrec.train.ctr import CTRTrainSettings, predict, train_ctr
 
@@ -30,6 +35,41 @@ log = logging.getLogger("mmrec")
 
 def modalities_source(ctx_inputs: dict[str, Path], cfg: RecipeConfig) -> Path:
     return Path(cfg.ctr.modalities_dir).expanduser() if cfg.ctr.modalities_dir else ctx_inputs["encode"]
+
+
+def triple_models(cfg: RecipeConfig) -> list[str]:
+    """The recipe's CTR models that read items through the triple-expert item side."""
+    return [m for m in cfg.ctr.models if m in CTR_MODELS and CTR_MODELS[m].triple_items]
+
+
+@dataclasses.dataclass
+class ItemSideInputs:
+    """What every triple-expert item side of a run is built from (shared by its models and seeds)."""
+
+    counts: torch.Tensor  # (N + 1,) CTR training events per item
+    content: torch.Tensor  # (N + 1, d_c) the aligned expert's content table
+    codes: torch.Tensor | None  # (N + 1, n_codebooks, levels) or None
+
+    def build(self, cfg: RecipeConfig, dim: int) -> TripleExpertItems:
+        side = cfg.ctr.item_side
+        return TripleExpertItems(self.counts, self.content, dim, self.codes, side.n_bins, side.projector_layers,
+                                 side.projector_dropout, side.cold_dropout)
+
+
+def item_side_inputs(ctx: StageContext, source: Path, counts: np.ndarray) -> ItemSideInputs:
+    side = ctx.cfg.ctr.item_side
+    try:
+        content, _ = load_modalities(source, [side.content])[side.content]
+    except FileNotFoundError as exc:
+        raise ConfigError(f"ctr.item_side.content: {exc}") from None
+    codes = None
+    if side.codes is not None:
+        codes = torch.from_numpy(load_codes(ctx.inputs["quantize"])[side.codes])
+    for name, table in (("content", content), ("codes", codes)):
+        if table is not None and len(table) != len(counts):
+            raise ConfigError(f"ctr.item_side.{name}: the table has {len(table)} rows, the CTR split has "
+                              f"{len(counts)} (N + 1); it was built for another catalogue")
+    return ItemSideInputs(torch.from_numpy(counts), content, codes)
 
 
 def run(ctx: StageContext) -> None:
@@ -51,6 +91,7 @@ def run(ctx: StageContext) -> None:
     if needy and modalities is None:
         raise ValueError(f"ctr models {needy} need item modality tables: set ctr.modalities (e.g. [text, image])")
     counts = split.item_train_counts()
+    item_side = item_side_inputs(ctx, source, counts) if triple_models(ctx.cfg) else None
     device = default_device()
     test = samples["test"]
     results, per_seed = {}, {}
@@ -59,7 +100,8 @@ def run(ctx: StageContext) -> None:
         for seed in ctx.cfg.seeds:
             seed_everything(seed)
             overrides = {"embed_dim": cfg.embed_dim, **cfg.model_overrides.get(name, {})}
-            model = build_ctr_model(name, spec, modalities, overrides).to(device)
+            item_repr = item_side.build(ctx.cfg, overrides["embed_dim"]) if CTR_MODELS[name].triple_items else None
+            model = build_ctr_model(name, spec, modalities, overrides, item_repr).to(device)
             settings = CTRTrainSettings(cfg.batch_size, cfg.eval_batch_size, cfg.lr, cfg.weight_decay,
                                         cfg.max_epochs, cfg.patience, seed)
             trained = train_ctr(model, samples["train"], samples["valid"], settings,
@@ -69,25 +111,46 @@ def run(ctx: StageContext) -> None:
             eval_seconds = time.perf_counter() - start
             report = ctr_report(test.user.numpy(), test.item.numpy(), test.label.numpy(), probs, counts,
                                 ctx.cfg.eval.cold_threshold, ctx.cfg.eval.n_bins, ctx.cfg.eval.noisy_bin_min_targets)
-            model.save_pretrained(ctx.out / "models" / name / f"seed-{seed}")
+            model.save_pretrained(ctx.out / "models" / "ctr" / name / f"seed{seed}")
             runs.append({**report, "train_seconds": trained.train_seconds, "eval_seconds": eval_seconds,
                          "best_epoch": trained.best_epoch, "valid_auc": trained.best_valid_auc})
             per_seed.setdefault(name, {})[seed] = {**runs[-1], "epochs": trained.epochs}
             log.info("ctr %s seed %d: test AUC %.4f (valid %.4f, epoch %d)", name, seed,
                      report["overall"]["AUC"], trained.best_valid_auc, trained.best_epoch)
-        results[name] = {**aggregate_seeds(runs), "seeds": list(ctx.cfg.seeds),
-                         "config": dataclasses.asdict(model.config)}
+        config = dataclasses.asdict(model.config)
+        if CTR_MODELS[name].triple_items:
+            config["item_side"] = dataclasses.asdict(cfg.item_side)
+        results[name] = {**aggregate_seeds(runs), "seeds": list(ctx.cfg.seeds), "config": config,
+                         "per_seed": [{"seed": s, "AUC": r["overall"]["AUC"], "GAUC": r["overall"]["GAUC"],
+                                       "cold_AUC": r["cold"]["AUC"], "best_epoch": r["best_epoch"],
+                                       "train_seconds": r["train_seconds"]} for s, r in zip(ctx.cfg.seeds, runs)]}
     write_json(ctx.out / "results.json", {"ctr": results})
     write_json(ctx.out / "per_seed.json", per_seed)
-    write_json(ctx.out / "features.json", {"spec": dataclasses.asdict(spec),
-                                           "modalities": sorted(modalities) if modalities else [],
-                                           "modalities_source": str(source),
-                                           "torch_threads": torch.get_num_threads()})
+    write_json(ctx.out / "features.json", {
+        "spec": dataclasses.asdict(spec), "modalities": sorted(modalities) if modalities else [],
+        "modalities_source": str(source), "torch_threads": torch.get_num_threads(),
+        "item_side": None if item_side is None else {
+            "content": cfg.item_side.content, "content_dim": int(item_side.content.shape[1]),
+            "codes": cfg.item_side.codes,
+            "codes_shape": None if item_side.codes is None else list(item_side.codes.shape),
+            "never_seen_items": int((item_side.counts[1:] == 0).sum())}})
+
+
+def wants(cfg: RecipeConfig) -> tuple[str, ...]:
+    """The quantize stage's codes, when a ``*_te`` model's item side has a codes expert (checked to exist)."""
+    codes = cfg.ctr.item_side.codes
+    if codes is None or not triple_models(cfg):
+        return ()
+    if codes not in cfg.quantize.all_variants():
+        raise ConfigError(f"ctr.item_side.codes: '{codes}' is not a quantize variant (the quantize section makes "
+                          f"{sorted(cfg.quantize.all_variants())}); add it there, or set ctr.item_side.codes: null "
+                          "to leave the codes expert out")
+    return ("quantize",)
 
 
 def _fingerprint(cfg: RecipeConfig) -> str:
     return fingerprint_tree(cfg.ctr.modalities_dir) if cfg.ctr.modalities_dir else ""
 
 
-STAGE = Stage(name="ctr", run=run, needs=("prepare", "encode"), sections=("seeds", "ctr", "eval"), version="1",
-              fingerprint=_fingerprint)
+STAGE = Stage(name="ctr", run=run, needs=("prepare", "encode"), sections=("seeds", "ctr", "eval"), version="2",
+              fingerprint=_fingerprint, wants=wants)

@@ -8,13 +8,14 @@ For every variant of ``quantize.all_variants()`` (``rq<s>``, ``moc<N>``, explici
     <variant>/stats.json     per-codebook utilisation, entropy, collision rate, reconstruction MSE; unique-item rate
     quantize.json            source, variants, item counts, seconds
 
-Row 0 of ``codes.npy`` is padding so that ``codes[item_idx]`` works directly. Items missing the source modality all
-get the reserved code ``2**nbits`` at every level (one shared "unknown" tuple, outside the fitted codebooks), so the
-models give them one learned "no content" vector (plus their ID embedding when they have one). Stats are computed
-over present items only. A catalogue smaller than 2**nbits items gets fewer bits per level (logged; the bits used are
-in ``stats.json`` under ``settings``). ``source: concat`` joins the L2-normalised text, image and LLM embeddings (a missing
-modality contributes zeros; an item is present when any modality is). An ``aligned`` source (PAD's ``align`` stage)
-would be one more branch in :func:`source_embeddings`.
+The source comes from the ``encode`` artifact, or from ``quantize.modalities_dir`` (same ``<modality>.safetensors``
+layout) when that is set. Row 0 of ``codes.npy`` is padding so that ``codes[item_idx]`` works directly. Items
+missing the source modality all get the reserved code ``2**nbits`` at every level (one shared "unknown" tuple,
+outside the fitted codebooks), so the models give them one learned "no content" vector (plus their ID embedding when
+they have one). Stats are computed over present items only. A catalogue smaller than 2**nbits items gets fewer bits
+per level (logged; the bits used are in ``stats.json`` under ``settings``). ``source: concat`` joins the
+L2-normalised text, image and LLM embeddings (a missing modality contributes zeros; an item is present when any
+modality is). An ``aligned`` source (PAD's ``align`` stage) would be one more branch in :func:`source_embeddings`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmrec.config import ConfigError, QuantizeConfig
-from mmrec.io import write_json
+from mmrec.config import ConfigError, QuantizeConfig, RecipeConfig
+from mmrec.io import fingerprint_tree, write_json
 from mmrec.pipeline import Stage, StageContext
 from mmrec.data.modalities import load_modalities
 
@@ -60,13 +61,15 @@ def run(ctx: StageContext) -> None:
     from semantic_ids import MixtureOfCodes
 
     cfg: QuantizeConfig = ctx.cfg.quantize
-    emb, present = source_embeddings(load_modalities(ctx.inputs["encode"]), cfg.source)
+    tables = Path(cfg.modalities_dir).expanduser() if cfg.modalities_dir else ctx.inputs["encode"]
+    emb, present = source_embeddings(load_modalities(tables), cfg.source)
     present[0] = False  # padding row
     rows = np.flatnonzero(present)
     if len(rows) == 0:
         raise ConfigError(f"quantize: no item has the '{cfg.source}' embedding")
     x = np.ascontiguousarray(emb[rows])
-    summary = {"source": cfg.source, "n_items": int(len(emb) - 1), "n_present": int(len(rows)), "variants": {}}
+    summary = {"source": cfg.source, "tables": str(tables), "n_items": int(len(emb) - 1), "n_present": int(len(rows)),
+               "variants": {}}
     for name, variant in cfg.all_variants().items():
         start = time.perf_counter()
         nbits = min(variant.nbits, int(np.log2(len(rows))))  # k-means needs at least 2**nbits rows
@@ -100,4 +103,9 @@ def load_codes(directory: str | Path) -> dict[str, np.ndarray]:
     return {name: np.load(directory / name / "codes.npy", allow_pickle=False) for name in names}
 
 
-STAGE = Stage(name="quantize", run=run, needs=("encode",), sections=("quantize",), version="1", on_demand=True)
+def _fingerprint(cfg: RecipeConfig) -> str:
+    return fingerprint_tree(cfg.quantize.modalities_dir) if cfg.quantize.modalities_dir else ""
+
+
+STAGE = Stage(name="quantize", run=run, needs=("encode",), sections=("quantize",), version="1", on_demand=True,
+              fingerprint=_fingerprint)

@@ -1,4 +1,5 @@
-"""Tiny synthetic CTR data (fast): a few users and items, random histories, random modality tables."""
+"""Tiny synthetic CTR data (fast): a few users and items, random histories, random modality tables, and a
+triple-expert item side over them (items 26-30 never seen in training)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import pytest
 import torch
 
 from mmrec.data.ctr_batches import CTRSamples, FeatureSpec, pad_histories
+from mmrec.models.ctr import CTR_MODELS, TripleExpertItems, build_ctr_model
+
+NEVER_SEEN = list(range(26, 31))  # of the 30 tiny items
 
 
 @pytest.fixture
@@ -51,3 +55,39 @@ def tiny_samples(tiny_spec) -> CTRSamples:
 def sample_factory():
     """``make_samples`` as a fixture, for tests that need several sample sets."""
     return make_samples
+
+
+def tiny_item_side(spec: FeatureSpec, modalities, dim: int, with_codes: bool = True, **options) -> TripleExpertItems:
+    """ID + the text table as content + random 2 x 2 codes; training counts with ``NEVER_SEEN`` items at zero."""
+    g = torch.Generator().manual_seed(2)
+    n = spec.n_items + 1
+    counts = torch.randint(1, 40, (n,), generator=g)
+    counts[[0, *NEVER_SEEN]] = 0
+    codes = torch.randint(0, 4, (n, 2, 2), generator=g)
+    codes[0] = 0
+    return TripleExpertItems(counts, modalities["text"][0], dim, codes if with_codes else None, n_bins=3, **options)
+
+
+def build_tiny(name: str, spec: FeatureSpec, tables, dim: int = 8, **overrides):
+    """A registry model with ``embed_dim = dim`` and modality ``tables``, seeded; ``*_te`` models get
+    :func:`tiny_item_side`."""
+    torch.manual_seed(0)
+    side = tiny_item_side(spec, tables, dim) if CTR_MODELS[name].triple_items else None
+    return build_ctr_model(name, spec, tables, {"embed_dim": dim, **overrides}, side)
+
+
+@pytest.fixture
+def item_side_factory():
+    """``tiny_item_side`` as a fixture: ``(spec, modalities, dim, with_codes=True, **options)``."""
+    return tiny_item_side
+
+
+@pytest.fixture
+def model_factory():
+    """``build_tiny`` as a fixture: ``(name, spec, tables, dim=8, **config_overrides)``."""
+    return build_tiny
+
+
+@pytest.fixture
+def never_seen_items() -> list[int]:
+    return list(NEVER_SEEN)

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from mmrec.eval.ctr_metrics import aggregate_seeds, auc, ctr_report, frequency_bins, gauc, logloss
+from mmrec.eval.bins import FrequencyBins
+from mmrec.eval.ctr_metrics import aggregate_seeds, auc, ctr_report, gauc, logloss
 
 USERS = np.array([1, 1, 1, 2, 2, 3])
 LABELS = np.array([1, 0, 0, 1, 0, 1])
@@ -30,12 +31,15 @@ def test_logloss_by_hand():
     assert logloss(LABELS, SCORES) == pytest.approx(expected)
 
 
-def test_frequency_bins_split_mass_evenly():
-    counts = np.array([0, 0, 1, 1, 2, 4, 8, 16, 32])  # index 0 = padding
-    bins = frequency_bins(counts, n_bins=2)
-    assert bins[1] == 0  # never seen
-    assert set(bins[2:]) == {1, 2} and bins[-1] == 2 and bins[2] == 1
-    assert np.all(np.diff(bins[2:]) >= 0)  # monotone in count
+def test_bins_are_the_shared_frequency_bins():
+    counts = np.array([0, 0, 1, 1, 2, 4, 8, 16, 32])  # index 0 = padding; item 1 never seen
+    items = np.array([1, 2, 5, 7, 8, 8])
+    report = ctr_report(USERS, items, LABELS, SCORES, counts, n_bins=2)
+    shared = FrequencyBins.from_counts(counts, 2)
+    assert [(b["min_count"], b["max_count"]) for b in report["bins"]] == list(zip(shared.min_count.tolist(),
+                                                                                   shared.max_count.tolist()))
+    assert [b["n_targets"] for b in report["bins"]] == [1, 3, 2]  # counts 0 | 1, 4, 16 | 32, 32
+    assert [b["n_items"] for b in report["bins"]] == [1, 6, 1]
 
 
 def test_report_breakdown_and_seed_aggregation():

@@ -1,23 +1,26 @@
-"""Every registered CTR model: deterministic eval, padding-invariant, safetensors round trip; Diff-MSIN gradients."""
+"""Every registered CTR model: deterministic eval, padding-invariant, Hub round trip; Diff-MSIN gradients."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
+from mmrec.hub import load_model
 from mmrec.models.ctr import CTR_MODELS, DiffMSIN, build_ctr_model
 from mmrec.models.ctr.diff_msin import SynergyDiffusion
 
 MODELS = list(CTR_MODELS)
 
 
-def build(name, spec, tables, **overrides):
-    torch.manual_seed(0)
-    return build_ctr_model(name, spec, tables, {"embed_dim": 8, **overrides})
+@pytest.fixture
+def build(model_factory):
+    return model_factory
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_eval_is_deterministic(name, tiny_spec, tiny_modalities, tiny_samples):
+def test_eval_is_deterministic(name, build, tiny_spec, tiny_modalities, tiny_samples):
     model = build(name, tiny_spec, tiny_modalities).eval()
     batch = tiny_samples.batch(torch.arange(len(tiny_samples)))
     first, second = model(batch).logits, model(batch).logits
@@ -26,7 +29,7 @@ def test_eval_is_deterministic(name, tiny_spec, tiny_modalities, tiny_samples):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_padding_positions_do_not_change_logits(name, tiny_spec, tiny_modalities, tiny_samples):
+def test_padding_positions_do_not_change_logits(name, build, tiny_spec, tiny_modalities, tiny_samples):
     model = build(name, tiny_spec, tiny_modalities).eval()
     batch = tiny_samples.batch(torch.arange(len(tiny_samples)))
     assert (~batch.history_mask).any() and batch.history_mask.any()
@@ -38,17 +41,21 @@ def test_padding_positions_do_not_change_logits(name, tiny_spec, tiny_modalities
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_save_load_gives_identical_predictions(name, tiny_spec, tiny_modalities, tiny_samples, tmp_path):
+def test_hub_save_load_gives_identical_predictions(name, build, tiny_spec, tiny_modalities, tiny_samples, tmp_path):
     model = build(name, tiny_spec, tiny_modalities).eval()
     batch = tiny_samples.batch(torch.arange(len(tiny_samples)))
     model.save_pretrained(tmp_path)
-    loaded = type(model).from_pretrained(tmp_path).eval()
-    assert (tmp_path / "model.safetensors").is_file()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["task"] == "ctr" and config["model_type"] in ("lr", "deepfm", "din", "diff_msin")
+    assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in tmp_path.iterdir()}
+    loaded = load_model(tmp_path)
+    assert type(loaded) is type(model) and not loaded.training
     assert torch.equal(model.predict(batch), loaded.predict(batch))
+    assert torch.equal(type(model).from_pretrained(tmp_path).predict(batch), model.predict(batch))
 
 
 @pytest.mark.parametrize("overrides", [{}, {"eps_weight": 0.0}, {"modalities": ["text"]}])
-def test_every_diff_msin_parameter_gets_a_gradient(overrides, tiny_spec, tiny_modalities, tiny_samples):
+def test_every_diff_msin_parameter_gets_a_gradient(overrides, build, tiny_spec, tiny_modalities, tiny_samples):
     model = build("diff_msin", tiny_spec, tiny_modalities, dropout=0.0, **overrides).train()
     batch = tiny_samples.batch(torch.arange(len(tiny_samples)))
     losses = model.loss(model(batch), batch.label)
@@ -58,10 +65,10 @@ def test_every_diff_msin_parameter_gets_a_gradient(overrides, tiny_spec, tiny_mo
     assert ("eps" in losses) == (overrides.get("eps_weight", 0.1) > 0)
 
 
-def test_diff_msin_registers_its_parts(tiny_spec, tiny_modalities):
+def test_diff_msin_registers_its_parts(build, tiny_spec, tiny_modalities):
     model = build("diff_msin", tiny_spec, tiny_modalities)
     names = {n.split(".")[0] for n, _ in model.named_parameters()}
-    assert {"item", "modalities", "specific", "common", "synergy", "src", "mixer", "target_attention",
+    assert {"item_repr", "modalities", "specific", "common", "synergy", "src", "mixer", "target_attention",
             "fusion_gate", "id_attention", "head", "features"} <= names
     assert len(model.src.attend.pairs) == 3 * 2  # one cross-attention per ordered pair of (id, text, image)
     assert {k for k in model.state_dict() if k.startswith("modalities.image")} >= {"modalities.image.table"}
@@ -82,7 +89,7 @@ def test_item_representation_is_swappable(tiny_spec, tiny_modalities, tiny_sampl
 
     custom = IDEmbedding(tiny_spec.n_items, 8)
     model = build_ctr_model("diff_msin", tiny_spec, tiny_modalities, {"embed_dim": 8}, item_repr=custom)
-    assert model.item is custom
+    assert model.item_repr is custom
     assert isinstance(model, DiffMSIN)
     with pytest.raises(ValueError):
         build_ctr_model("din", tiny_spec, None, {"embed_dim": 4}, item_repr=custom)

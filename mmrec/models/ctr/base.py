@@ -1,18 +1,22 @@
-"""What every CTR model shares: its output, its loss, construction from a config, and safetensors save/load."""
+"""What every CTR model shares: its output, its loss, construction from a config, and Hub save / load.
+
+CTR models save and load through :mod:`mmrec.hub` like the sequential ones (``save_pretrained``,
+``mmrec.hub.load_model``): the model config, the item side's description, the feature spec and the modality
+tables' shapes go to ``config.json``; every tensor (modality tables and item side included) to ``model.safetensors``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mmrec.config import from_dict
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
+from mmrec.hub import HubMixin
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 
 Modalities = dict[str, tuple[torch.Tensor, torch.Tensor]]  # name -> (embeddings (N+1, d), present (N+1,))
@@ -26,26 +30,41 @@ class CTROutput:
     aux: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
-class CTRModel(nn.Module):
-    """Base class: ``forward(batch) -> CTROutput``; ``loss`` = BCE + weighted auxiliary terms."""
+class CTRModel(HubMixin, nn.Module):
+    """Base class: ``forward(batch) -> CTROutput``; ``loss`` = BCE + weighted auxiliary terms.
 
+    Item vectors (target and history) come from ``self.item_repr``: an ID table by default, or the item side
+    passed in (e.g. :class:`~mmrec.models.ctr.item_side.TripleExpertItems`).
+    """
+
+    task = "ctr"
     config_class: ClassVar[type]
 
     def __init__(self, config: Any, spec: FeatureSpec, modalities: Modalities | None = None,
                  item_repr: ItemRepresentation | None = None):
         super().__init__()
-        self.config, self.spec = config, spec
+        self.config, self.spec, self.n_items = config, spec, spec.n_items
         self.modality_shapes = {k: list(v[0].shape) for k, v in (modalities or {}).items()}
-        self._item_repr_given = item_repr is not None
 
     @staticmethod
     def default_item_repr(spec: FeatureSpec, dim: int, item_repr: ItemRepresentation | None) -> ItemRepresentation:
-        """The item ID seam: the given representation (content, codes, ...) or a plain ID table."""
+        """The item seam: the given representation (triple experts, codes, ...) or a plain ID table."""
         if item_repr is None:
             return IDEmbedding(spec.n_items, dim)
-        if item_repr.dim != dim:
-            raise ValueError(f"item representation has dim {item_repr.dim}, the model needs {dim}")
+        if item_repr.dim != dim or item_repr.n_items != spec.n_items:
+            raise ValueError(f"item representation is {item_repr.n_items} items x {item_repr.dim}-d, "
+                             f"the model needs {spec.n_items} x {dim}-d")
         return item_repr
+
+    def hub_init_args(self) -> dict[str, Any]:
+        return {"spec": dataclasses.asdict(self.spec), "modality_shapes": self.modality_shapes}
+
+    @classmethod
+    def hub_rebuild_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """The feature spec, and zero modality tables of the saved shapes (the weights file fills them in)."""
+        tables = {name: (torch.zeros(shape), torch.zeros(shape[0], dtype=torch.bool))
+                  for name, shape in init_args["modality_shapes"].items()}
+        return {"spec": from_dict(FeatureSpec, init_args["spec"], "init_args.spec"), "modalities": tables or None}
 
     def forward(self, batch: CTRBatch) -> CTROutput:
         raise NotImplementedError
@@ -68,29 +87,3 @@ class CTRModel(nn.Module):
     def predict(self, batch: CTRBatch) -> torch.Tensor:
         """Click probabilities (B,) in eval mode."""
         return torch.sigmoid(self(batch).logits)
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        """``config.json`` (model config, feature spec, modality shapes) + ``model.safetensors``."""
-        if self._item_repr_given:
-            raise NotImplementedError("saving a model with a custom item representation needs that representation's "
-                                      "own config; save its state dict instead")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {"model_class": type(self).__name__, "config": dataclasses.asdict(self.config),
-                "spec": dataclasses.asdict(self.spec), "modality_shapes": self.modality_shapes}
-        (directory / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()},
-                  str(directory / "model.safetensors"))
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "CTRModel":
-        """Rebuild from ``save_pretrained`` output; modality tables come back from the weights file."""
-        directory = Path(directory)
-        meta = json.loads((directory / "config.json").read_text())
-        if meta["model_class"] != cls.__name__:
-            raise ValueError(f"{directory} holds a {meta['model_class']}, not a {cls.__name__}")
-        placeholders = {k: (torch.zeros(shape), torch.zeros(shape[0], dtype=torch.bool))
-                        for k, shape in meta["modality_shapes"].items()}
-        model = cls(cls.config_class(**meta["config"]), FeatureSpec(**meta["spec"]), placeholders or None)
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
-        return model

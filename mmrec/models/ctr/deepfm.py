@@ -31,13 +31,13 @@ class DeepFM(CTRModel):
         d = config.embed_dim
         self.linear = LogisticRegression(LRConfig(), spec)
         self.features = FeatureEmbedder(spec, d)
-        self.item = self.default_item_repr(spec, d, item_repr)
+        self.item_repr = self.default_item_repr(spec, d, item_repr)
         n_fields = self.features.n_fields + 2
         self.deep = mlp([n_fields * d, *config.mlp_hidden, 1], config.dropout)
 
     def forward(self, batch: CTRBatch) -> CTROutput:
-        history = masked_mean(self.item(batch.history), batch.history_mask)
-        fields = torch.cat([self.features(batch), self.item(batch.item).unsqueeze(1), history.unsqueeze(1)], dim=1)
+        history = masked_mean(self.item_repr(batch.history), batch.history_mask)
+        fields = torch.cat([self.features(batch), self.item_repr(batch.item).unsqueeze(1), history.unsqueeze(1)], dim=1)
         fm = 0.5 * (fields.sum(1).pow(2) - fields.pow(2).sum(1)).sum(-1)
         deep = self.deep(fields.flatten(1)).squeeze(-1)
         return CTROutput(self.linear.first_order(batch) + fm + deep)

@@ -185,7 +185,7 @@ class DiffMSIN(CTRModel):
             raise ValueError(f"Diff-MSIN needs modality tables for {missing}")
         d = config.embed_dim
         self.features = FeatureEmbedder(spec, d)
-        self.item = self.default_item_repr(spec, d, item_repr)
+        self.item_repr = self.default_item_repr(spec, d, item_repr)
         self.modalities = nn.ModuleDict({m: ModalityEncoder(*modalities[m], d) for m in config.modalities})
         n_mod = 1 + len(config.modalities)  # ID + content modalities
         self.specific = nn.ModuleList(Expert(d, config.expert_hidden) for _ in range(n_mod))
@@ -207,7 +207,7 @@ class DiffMSIN(CTRModel):
 
     def modality_inputs(self, items: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """X_m for ID and each content modality (…, d), with per-item presence masks."""
-        ids = self.item(items)
+        ids = self.item_repr(items)
         xs, present = [ids], [torch.ones_like(items, dtype=torch.bool)]
         for enc in self.modalities.values():
             x, p = enc(items)

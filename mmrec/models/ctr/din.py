@@ -35,7 +35,7 @@ class DIN(CTRModel):
         super().__init__(config, spec, modalities, item_repr)
         d = config.embed_dim
         self.features = FeatureEmbedder(spec, d)
-        self.item = self.default_item_repr(spec, d, item_repr)
+        self.item_repr = self.default_item_repr(spec, d, item_repr)
         names = config.modalities if config.use_modalities else []
         missing = [m for m in names if m not in (modalities or {})]
         if missing:
@@ -47,7 +47,7 @@ class DIN(CTRModel):
 
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """ID embedding, then each modality's projection (zero where the item lacks it)."""
-        parts = [self.item(items)] + [enc(items)[0] for enc in self.modalities.values()]
+        parts = [self.item_repr(items)] + [enc(items)[0] for enc in self.modalities.values()]
         return torch.cat(parts, dim=-1)
 
     def forward(self, batch: CTRBatch) -> CTROutput:

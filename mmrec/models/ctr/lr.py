@@ -27,12 +27,12 @@ class LogisticRegression(CTRModel):
                  item_repr: ItemRepresentation | None = None):
         super().__init__(config, spec, modalities, item_repr)
         self.features = FeatureEmbedder(spec, 1)
-        self.item = self.default_item_repr(spec, 1, item_repr)
+        self.item_repr = self.default_item_repr(spec, 1, item_repr)
         self.bias = nn.Parameter(torch.zeros(1))
 
     def first_order(self, batch: CTRBatch) -> torch.Tensor:
         """(B,) sum of the per-field weights (reused as DeepFM's linear part)."""
-        return self.features(batch).sum(dim=(1, 2)) + self.item(batch.item).squeeze(-1) + self.bias
+        return self.features(batch).sum(dim=(1, 2)) + self.item_repr(batch.item).squeeze(-1) + self.bias
 
     def forward(self, batch: CTRBatch) -> CTROutput:
         return CTROutput(self.first_order(batch))
