@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
     from encoders.lora import LoraSettings
@@ -96,11 +97,16 @@ class Encoder(ABC):
         emb = np.zeros((len(items), self.dim), dtype=np.float32)
         present = np.flatnonzero(mask)
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), self.progress_bar(len(present)) as bar:
             for rows in self.batches(items, present):
                 out = self.embed_batch([items[i] for i in rows])  # type: ignore[misc]
                 emb[rows] = out.float().cpu().numpy()
+                bar.update(len(rows))
         return Encoded(emb, mask)
+
+    def progress_bar(self, total: int) -> tqdm:
+        """Items done out of ``total`` on stderr (encoding a catalogue on CPU takes minutes); off when not a TTY."""
+        return tqdm(total=total, desc=f"{self.kind} encoder", unit="item", leave=False, disable=None)
 
     def batches(self, items: Sequence[str | None], present: np.ndarray) -> Iterator[np.ndarray]:
         """Row indices per batch; subclasses may reorder (e.g. by length) since rows are written back by index."""

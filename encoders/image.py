@@ -221,7 +221,7 @@ class ImageEncoder(Encoder):
         status = np.empty(len(items), dtype=np.int64)
         self.model.eval()
         start = 0
-        with torch.inference_mode():
+        with torch.inference_mode(), self.progress_bar(len(items)) as bar:
             for pixels, codes in loader:
                 rows = slice(start, start + len(codes))
                 status[rows] = codes.numpy()
@@ -231,6 +231,7 @@ class ImageEncoder(Encoder):
                     block[ok.numpy()] = self._pixels(pixels[ok]).cpu().numpy()
                     emb[rows] = block
                 start += len(codes)
+                bar.update(len(codes))
         self.last_counts = {"missing": int((status == _MISSING).sum()), "unreadable": int((status == _UNREADABLE).sum())}
         if self.last_counts["unreadable"]:
             log.warning("%d of %d images were unreadable and are treated as missing", self.last_counts["unreadable"], len(items))
