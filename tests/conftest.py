@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from toy import install_in_hf_cache
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -56,11 +56,8 @@ def hf_cache(tmp_path):
     (``models--ORG--NAME/snapshots/REV/...`` plus ``refs/main`` = REV), to load by repo id offline."""
     cache = tmp_path / "hf-cache"
 
-    def install(folder: Path, repo_id: str, revision: str = "a" * 40) -> Path:
-        repo = cache / f"models--{repo_id.replace('/', '--')}"
-        shutil.copytree(folder, repo / "snapshots" / revision)
-        (repo / "refs").mkdir(parents=True)
-        (repo / "refs" / "main").write_text(revision)
+    def install(folder: Path, repo_id: str) -> Path:
+        install_in_hf_cache(cache, folder, repo_id)
         return cache
 
     return install

@@ -1,8 +1,10 @@
-"""A toy bring-your-own dataset and recipe for end-to-end runs in subprocesses (CLI, torchrun, kill tests)."""
+"""Test helpers: a toy bring-your-own dataset and recipe for end-to-end runs in subprocesses (CLI, torchrun, kill
+tests), and an offline Hugging Face cache layout for loading by repo id."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -59,3 +61,13 @@ def mmrec(*args: str) -> list[str]:
 def torchrun(nproc: int, *args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
             "-m", "mmrec", *map(str, args)]
+
+
+def install_in_hf_cache(cache: Path, folder: Path, repo_id: str, revision: str = "a" * 40) -> str:
+    """Place a saved model folder in huggingface_hub's cache layout (``models--ORG--NAME/snapshots/REV/...`` plus
+    ``refs/main`` = REV) under ``cache``, so it loads by repo id offline; returns the revision."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    return revision

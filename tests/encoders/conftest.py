@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from toy import install_in_hf_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,12 +95,8 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
 
-    def install(model_dir: Path, repo_id: str, revision: str = "0" * 40) -> str:
-        repo = cache / f"models--{repo_id.replace('/', '--')}"
-        shutil.copytree(model_dir, repo / "snapshots" / revision)
-        (repo / "refs").mkdir(parents=True)
-        (repo / "refs" / "main").write_text(revision)
-        return revision
+    def install(model_dir: Path, repo_id: str) -> str:
+        return install_in_hf_cache(cache, model_dir, repo_id, "0" * 40)
 
     return install
 

@@ -125,14 +125,6 @@ HUB_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(HUB_CASES))
-def test_hub_folder_defects(saved, case):
-    damage, message = HUB_CASES[case]
-    damage(saved)
-    with pytest.raises(HubError, match=message):
-        load_model(saved)
-
-
 @pytest.fixture()
 def saved_pad(tmp_path) -> Path:
     """A tiny PAD (SASRec experts over 6-d content, 3 frequency bins): only its folder, no training data."""
@@ -189,12 +181,14 @@ PAD_HUB_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(PAD_HUB_CASES))
-def test_pad_hub_folder_defects(saved_pad, case):
-    damage, message = PAD_HUB_CASES[case]
-    damage(saved_pad)
+@pytest.mark.parametrize("folder,case", [("saved", c) for c in HUB_CASES] + [("saved_pad", c) for c in PAD_HUB_CASES])
+def test_hub_folder_defects(request, folder, case):
+    """Each defect of a saved SASRec (``saved``) or PAD (``saved_pad``) folder is one HubError naming it."""
+    damage, message = (HUB_CASES if folder == "saved" else PAD_HUB_CASES)[case]
+    path = request.getfixturevalue(folder)
+    damage(path)
     with pytest.raises(HubError, match=message):
-        load_model(saved_pad)
+        load_model(path)
 
 
 def test_unknown_item_id_when_scoring(saved):
