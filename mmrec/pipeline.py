@@ -12,6 +12,7 @@ rest wait at a barrier, and every rank moves to the next stage together.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -136,7 +137,8 @@ class Pipeline:
             return
         log.info("stage %-9s running  %s", name, path.name)
         start = time.perf_counter()
-        with atomic_dir(path) as tmp:
+        alone = contextlib.nullcontext() if stage.distributed else distributed.single_process()
+        with atomic_dir(path) as tmp, alone:
             stage.run(StageContext(self.cfg, self.run_dir, tmp, inputs, self.key(name)))
             write_json(tmp / "stage.json", {"stage": name, "key": self.key(name), "seconds": time.perf_counter() - start,
                                             "inputs": {k: v.name for k, v in inputs.items()}})

@@ -71,3 +71,28 @@ def install_in_hf_cache(cache: Path, folder: Path, repo_id: str, revision: str =
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(revision)
     return revision
+
+
+def write_pad_recipe(tmp: Path) -> Path:
+    """A toy new-items recipe that runs through the align and pad stages on random 8-d text embeddings."""
+    import torch
+    from safetensors.torch import save_file
+
+    root = write_dataset(tmp / "toy")
+    emb = torch.randn(41, 8, generator=torch.Generator().manual_seed(0))
+    emb[0] = 0
+    (tmp / "emb").mkdir()
+    save_file({"embeddings": emb, "mask": torch.arange(41) > 0}, str(tmp / "emb" / "text.safetensors"))
+    recipe = tmp / "toy-pad.yaml"
+    recipe.write_text(f"""
+name: toy-pad
+seeds: [0]
+data: {{dataset: {root}, format: directory, text_fields: [title, genres], image_field: null}}
+split: {{kinds: [new-items]}}
+eval: {{n_bins: 3}}
+train: {{splits: [new-items], epochs: 1, batch_size: 32, progress: false,
+         models: {{sasrec: {{dim: 8, n_layers: 1, n_heads: 2, max_len: 8}}}}}}
+pad: {{enabled: true, content_dir: {tmp / 'emb'}, n_bins: 3, align_epochs: 1, finetune_epochs: 1,
+       ablations: [uniform_gate]}}
+""")
+    return recipe

@@ -8,9 +8,11 @@ or 1) every helper here is a no-op, so single-process code paths stay exactly as
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import datetime
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -36,11 +38,28 @@ class DistContext:
         return torch.device("cuda", self.local_rank) if torch.cuda.is_available() else torch.device("cpu")
 
 
+_SINGLE: list[bool] = []  # non-empty while rank 0 runs a single-process stage (see single_process)
+
+
 def context() -> DistContext:
-    """The current process group's rank and size (rank 0 of 1 outside ``torchrun``)."""
+    """The current process group's rank and size (rank 0 of 1 outside ``torchrun`` or inside :func:`single_process`)."""
+    if _SINGLE:
+        return DistContext()
     if dist.is_available() and dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     return DistContext()
+
+
+@contextlib.contextmanager
+def single_process() -> Iterator[None]:
+    """Rank 0 working alone (a stage that is not ``distributed`` while the other ranks wait at a barrier): inside,
+    every helper here behaves as in one process (no DDP wrapper, no collectives), so training cannot wait forever
+    on ranks that are not training."""
+    _SINGLE.append(True)
+    try:
+        yield
+    finally:
+        _SINGLE.pop()
 
 
 def init_from_env(timeout_minutes: float = 60.0) -> DistContext:

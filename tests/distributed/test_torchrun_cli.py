@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 
 from mmrec.hub import export_run_model
-from toy import env, mmrec, torchrun, write_recipe
+from toy import env, mmrec, torchrun, write_pad_recipe, write_recipe
 
 LOSS_RTOL = 1e-5  # dropout 0: only float summation order differs (see test_ddp.py)
 
@@ -39,3 +39,18 @@ def test_torchrun_two_ranks_match_one_process_and_write_once(tmp_path):
     model, choice, _ = export_run_model(tmp_path / "two", tmp_path / "hub")
     assert (choice.split, choice.name, choice.seed) == ("leave-one-out", "sasrec", 0)
     assert model.item_ids[:2] == ["i0", "i1"] and (tmp_path / "hub" / "items.json").is_file()
+
+
+def test_torchrun_runs_single_process_stages_on_rank_0_alone(tmp_path):
+    """align / pad train on rank 0 while the other rank waits: their trainer must not expect a DDP peer (it
+    used to wait forever for one). Rank 0 then gives exactly the single-process PAD numbers."""
+    recipe = write_pad_recipe(tmp_path)
+    one = subprocess.run(mmrec("run", recipe, "--output", tmp_path / "one"), env=env(), capture_output=True,
+                         text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run(torchrun(2, "run", recipe, "--output", tmp_path / "two"), env=env(), capture_output=True,
+                         text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    pads = [json.loads(next((tmp_path / r / "artifacts").glob("pad-*/results.json")).read_text())["new-items"]
+            for r in ("one", "two")]
+    assert pads[1]["pad"]["overall"] == pads[0]["pad"]["overall"]

@@ -50,25 +50,9 @@ def test_pad_stage_saves_hub_models_that_load_push_and_score(tmp_path, capsys):
     from mmrec.models.aligned_tower import AlignedTower
     from mmrec.models.pad import PAD
     from mmrec.stages.prepare import load_prepared
-    from toy import write_dataset
+    from toy import write_pad_recipe
 
-    root = write_dataset(tmp_path / "toy")
-    emb = torch.randn(41, 8, generator=torch.Generator().manual_seed(0))
-    emb[0] = 0
-    (tmp_path / "emb").mkdir()
-    save_file({"embeddings": emb, "mask": torch.arange(41) > 0}, str(tmp_path / "emb" / "text.safetensors"))
-    recipe = tmp_path / "toy-pad.yaml"
-    recipe.write_text(f"""
-name: toy-pad
-seeds: [0]
-data: {{dataset: {root}, format: directory, text_fields: [title, genres], image_field: null}}
-split: {{kinds: [new-items]}}
-eval: {{n_bins: 3}}
-train: {{splits: [new-items], epochs: 1, batch_size: 32, progress: false,
-         models: {{sasrec: {{dim: 8, n_layers: 1, n_heads: 2, max_len: 8}}}}}}
-pad: {{enabled: true, content_dir: {tmp_path / 'emb'}, n_bins: 3, align_epochs: 1, finetune_epochs: 1,
-       ablations: [uniform_gate]}}
-""")
+    recipe = write_pad_recipe(tmp_path)
     run = tmp_path / "run"
     assert main(["run", str(recipe), "--output", str(run)]) == 0  # as a user runs it: all stages, then the report
     done = {stage: run / rel for stage, rel in json.loads((run / "stages.json").read_text()).items()}
