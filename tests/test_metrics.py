@@ -99,3 +99,14 @@ def test_report_labels_gaps_under_two_std_as_no_difference():
     assert verdict["a"] == "best" and verdict["d"] == "equal to best"
     assert verdict["b"].startswith("no difference")  # gap 0.005 < 2 x 0.004
     assert verdict["c"].startswith("worse")  # gap 0.020 > 2 x 0.004
+
+
+def test_report_never_claims_significance_from_one_seed():
+    """A one-seed summary ({"std": 0, "n": 1}, as CTR rows with one seed are) has no spread: no '> 2 std', no '±'."""
+    from mmrec.eval.report import _fmt, compare
+
+    one_seed = {"overall": {"AUC": {"mean": 0.70, "std": 0.0, "n": 1}}}
+    verdict = compare({"a": {"overall": {"AUC": {"mean": 0.75, "std": 0.0, "n": 1}}}, "b": one_seed}, metric="AUC")
+    assert verdict["b"] == "worse by 0.0500 (single run: no std)"
+    assert _fmt({"mean": 0.7, "std": 0.0, "n": 1}) == "0.7000"
+    assert _fmt({"mean": 0.7, "std": 0.01, "n": 3}) == "0.7000 ± 0.0100"

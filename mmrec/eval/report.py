@@ -73,11 +73,18 @@ def _std(value) -> float:
     return float(value["std"]) if isinstance(value, dict) else 0.0
 
 
+def _has_spread(value) -> bool:
+    """A mean over at least two seeds (a one-seed summary's std of 0 says nothing about noise)."""
+    return isinstance(value, dict) and value.get("n", 2) > 1
+
+
 def _fmt(value) -> str:
     if value is None or isinstance(value, str):
         return "–" if value is None else value
     digits = 4 if abs(_mean(value)) < 1 else 2  # metrics to 4 decimals, seconds and epochs to 2
     if isinstance(value, dict):
+        if not _has_spread(value):
+            return f"{value['mean']:.{digits}f}"
         return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
@@ -97,7 +104,7 @@ def compare(models: dict, group: str = "overall", metric: str = HEADLINE) -> dic
             continue
         gap = _mean(values[best]) - _mean(value)
         spread = max(_std(values[best]), _std(value))
-        seeded = isinstance(values[best], dict) or isinstance(value, dict)
+        seeded = _has_spread(values[best]) or _has_spread(value)
         if gap <= 1e-12:
             out[name] = "equal to best"
         elif not seeded:
