@@ -94,6 +94,7 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
     from mmrec.models.base import ModelData
     from mmrec.models.registry import get_spec
     from mmrec.models.sasrec import SASRecConfig
+    from mmrec.train.common import seed_everything
     from mmrec.train.sequential import SequentialTrainer
 
     torch.set_num_threads(args.threads)
@@ -108,6 +109,7 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
     tables = load_tables(cfg.data)
     split = build_splits(tables, cfg)["leave-one-out"]
     s = SETTINGS
+    seed_everything(args.seed)  # as train_seq does: the same seed gives the same initial weights and curve
     model = get_spec("sasrec").build(SASRecConfig(dim=s["dim"], n_layers=s["n_layers"], n_heads=s["n_heads"],
                                                   max_len=s["max_len"], dropout=s["dropout"]),
                                      ModelData(n_items, split.train))
