@@ -16,8 +16,6 @@ reaches its plateau in far fewer epochs than its default 2048, which favours Rec
     python benchmarks/bench_sasrec_vs_recbole.py [--recbole-python /tmp/recbole-venv/bin/python]
         [--threads 1] [--recbole-epochs 30] [--recbole-patience 3] [--recbole-budget-s 3600] [--seed 0]
 
-RecBole's venv also needs ``huggingface_hub safetensors`` (the shared evaluator imports mmrec).
-
 Prints a table and writes ``benchmarks/results/sasrec_vs_recbole.json``.
 """
 

@@ -433,7 +433,7 @@ def model_card(hub_config: dict[str, Any], report: dict[str, Any] | None = None,
 def recommend(model: Any, history: list[str], top: int = 10) -> list[dict[str, Any]]:
     """The ``top`` items for one history of item IDs (``items.json``; plain indices when the model has none),
     the history itself excluded: ``[{"item_id", "score"}, ...]``, best first."""
-    from mmrec.models.base import left_pad
+    from mmrec.sequences import left_pad
 
     if getattr(model, "task", "sequential") != "sequential":
         raise HubError(f"{type(model).__name__} is a {model.task} model: it predicts clicks for (user, item, history) "

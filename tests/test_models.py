@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mmrec.config import ConfigError, from_dict
-from mmrec.models.base import ModelData, left_pad
+from mmrec.models.base import ModelData
+from mmrec.sequences import left_pad
 from mmrec.models.content_knn import ContentKNN
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from mmrec.models.item_repr import IDEmbedding, ItemRepresentation

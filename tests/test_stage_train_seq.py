@@ -83,7 +83,8 @@ def test_count_and_content_baselines_are_saved_and_load_with_identical_scores(da
     folders of the run (one, as they have no seed), load with load_model and push / score like the backbones."""
     from mmrec.cli import main
     from mmrec.hub import load_model
-    from mmrec.models.base import ModelData, left_pad
+    from mmrec.models.base import ModelData
+    from mmrec.sequences import left_pad
     from mmrec.models.registry import get_spec
     from mmrec.stages.prepare import load_prepared
 

@@ -106,18 +106,3 @@ def default_item_repr(item_repr: ItemRepresentation | None, n_items: int, dim: i
     with torch.no_grad():
         check_item_matrix(item_repr.all_items(), f"item representation {type(item_repr).__name__}", n_items, dim)
     return item_repr
-
-
-def left_pad(sequences: list[np.ndarray], max_len: int | None) -> torch.Tensor:
-    """The last ``max_len`` items of each sequence (None: all), left-padded with 0 into one (B, L) tensor."""
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    width = max(int(lengths.max(initial=0)) if max_len is None else max_len, 1)
-    flat = np.concatenate([np.zeros(1, np.int64), *[np.asarray(s, dtype=np.int64) for s in sequences]])
-    ends = 1 + np.cumsum(lengths)
-    return gather_left_padded(flat, ends - lengths, ends, width)
-
-
-def gather_left_padded(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> torch.Tensor:
-    """Rows ``flat[max(start, end - width):end]`` left-padded to ``width``, in one gather. ``flat[0]`` must be 0."""
-    idx = ends[:, None] + np.arange(-width, 0)[None, :]
-    return torch.from_numpy(flat[np.where(idx >= starts[:, None], idx, 0)].astype(np.int64))
