@@ -19,14 +19,20 @@ def _stage(run):
     return stage
 
 
-def test_torchrun_two_ranks_match_one_process_and_write_once(tmp_path):
-    recipe = write_recipe(tmp_path, epochs=2, batch_size=16)
+def _run_one_and_two(recipe, tmp_path) -> subprocess.CompletedProcess:
+    """``mmrec run`` in one process into ``one/``, then ``torchrun`` with 2 ranks into ``two/``; both must succeed."""
     one = subprocess.run(mmrec("run", recipe, "--output", tmp_path / "one"), env=env(), capture_output=True,
                          text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run(torchrun(2, "run", recipe, "--output", tmp_path / "two"), env=env(), capture_output=True,
                          text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
+    return two
+
+
+def test_torchrun_two_ranks_match_one_process_and_write_once(tmp_path):
+    recipe = write_recipe(tmp_path, epochs=2, batch_size=16)
+    two = _run_one_and_two(recipe, tmp_path)
     assert two.stdout.count("report:") == 1  # rank 0 alone renders the report
     curves = [json.loads((_stage(tmp_path / r) / "training_log.json").read_text())["leave-one-out"]["sasrec"]["0"]
               for r in ("one", "two")]
@@ -45,12 +51,7 @@ def test_torchrun_runs_single_process_stages_on_rank_0_alone(tmp_path):
     """align / pad train on rank 0 while the other rank waits: their trainer must not expect a DDP peer (it
     used to wait forever for one). Rank 0 then gives exactly the single-process PAD numbers."""
     recipe = write_pad_recipe(tmp_path)
-    one = subprocess.run(mmrec("run", recipe, "--output", tmp_path / "one"), env=env(), capture_output=True,
-                         text=True, timeout=300)
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run(torchrun(2, "run", recipe, "--output", tmp_path / "two"), env=env(), capture_output=True,
-                         text=True, timeout=300)
-    assert two.returncode == 0, two.stderr[-3000:]
+    _run_one_and_two(recipe, tmp_path)
     pads = [json.loads(next((tmp_path / r / "artifacts").glob("pad-*/results.json")).read_text())["new-items"]
             for r in ("one", "two")]
     assert pads[1]["pad"]["overall"] == pads[0]["pad"]["overall"]
