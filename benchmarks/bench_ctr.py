@@ -27,8 +27,10 @@ N_ITEMS, N_USERS, HISTORY, DIM, BATCH = 1682, 943, 10, 16, 1024
 
 
 def _measure(name: str, steps: int, warmup: int, threads: int, queue: mp.Queue) -> None:
+    from mmrec import catalogue
+    from mmrec.ctr.build import build_ctr_model
     from mmrec.data.ctr_batches import CTRSamples, FeatureSpec, pad_histories
-    from mmrec.models.ctr import CTR_MODELS, TripleExpertItems, build_ctr_model
+    from mmrec.items.triple import TripleExpertItems
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -43,7 +45,7 @@ def _measure(name: str, steps: int, warmup: int, threads: int, queue: mp.Queue) 
                          torch.randint(0, 3, (N_USERS + 1, 3)), (torch.rand(N_ITEMS + 1, 18) > 0.8).float())
     batch = samples.batch(torch.arange(BATCH)).to(device)
     item_side = None
-    if CTR_MODELS[name].triple_items:
+    if catalogue.resolve(name)[1].triple_items:
         counts = torch.randint(0, 400, (N_ITEMS + 1,))
         item_side = TripleExpertItems(counts, modalities["text"][0], DIM, torch.randint(0, 256, (N_ITEMS + 1, 3, 3)),
                                       cold_dropout=0.1)

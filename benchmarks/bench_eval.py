@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from mmrec.config import load_recipe
+from mmrec import catalogue
 from mmrec.data import load_tables
 from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.hub import load_model
 from mmrec.models.base import ModelData
-from mmrec.models.registry import get_spec
+from mmrec.recipe import load_recipe
 from mmrec.stages.prepare import build_splits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def main() -> None:
     split = build_splits(tables, cfg)["leave-one-out"]
     cases, counts = ranking_cases(split, "test"), split.item_train_counts()
     data = ModelData(split.n_items, split.train, list(tables.items["text"]))
-    models = {name: get_spec(name).build(get_spec(name).config_class(), data)
+    models = {name: catalogue.build(name, catalogue.lookup(name).config_class(), data)
               for name in ("popularity", "content_knn", "sasrec", "gru4rec")}
     if args.model:
         models["sasrec"] = load_model(args.model)

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from encoders import build_encoder, tune_lora
-from mmrec.config import load_recipe
 from mmrec.data import load_tables
 from mmrec.data.splits import shared_training_sequences, user_sequences
 from mmrec.data.tables import numpy_columns
 from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.models.content_knn import ContentKNN
+from mmrec.recipe import load_recipe
 from mmrec.stages.encode import co_interaction_pairs, encoder_inputs
 from mmrec.stages.prepare import build_splits
 

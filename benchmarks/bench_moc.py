@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from mmrec.config import load_recipe
 from mmrec.pipeline import Pipeline
+from mmrec.recipe import load_recipe
 from mmrec.stages import default_stages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def table(results: dict, quantize: dict) -> str:
 
 def finished_table(run_dir: Path) -> str:
     """The table from the cells a (possibly still running) train_seq has finished: checkpoints/*/<split>/<model>/."""
-    from mmrec.stages.sequential import summarise
+    from mmrec.eval.summary import summarise
 
     results: dict = {}
     for split_dir in sorted(run_dir.glob("checkpoints/train_seq-*/*")):

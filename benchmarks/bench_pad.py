@@ -23,17 +23,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmrec.config import PADSection, TrainConfig, load_recipe
+from mmrec.core.io import atomic_dir
+from mmrec.core.modalities import content_matrix
 from mmrec.data import load_tables
-from mmrec.data.content import load_content
-from mmrec.config import EvalConfig
+from mmrec.eval.config import EvalConfig
 from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.hub import load_model
-from mmrec.io import atomic_dir
 from mmrec.models.content_knn import ContentKNN
-from mmrec.models.sasrec import SASRecConfig
+from mmrec.models.sasrec import SASRec, SASRecConfig
+from mmrec.pad.config import PADConfig
+from mmrec.pad.stage import rows as variants
+from mmrec.pad.train import align, fit, train_pad
+from mmrec.recipe import load_recipe
 from mmrec.stages.prepare import build_splits
-from mmrec.train.pad import pretrain, train_variants, variants
+from mmrec.train.common import seed_everything
+from mmrec.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 BACKBONE = SASRecConfig(dim=64, n_layers=1, n_heads=2, max_len=50, dropout=0.2, ffn_mult=2)
@@ -41,7 +45,7 @@ BACKBONE = SASRecConfig(dim=64, n_layers=1, n_heads=2, max_len=50, dropout=0.2, 
 OPTIM = TrainConfig(epochs=40, batch_size=128, lr=1e-3, patience=3, loss="ce", window_stride=1000, progress=False)
 
 
-def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings: PADSection, optim: TrainConfig,
+def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings: PADConfig, optim: TrainConfig,
              out_dir: str) -> str:
     torch.set_num_threads(1)
     cell = Path(out_dir) / "cells" / f"{split_name}-seed{seed}-{group}.json"
@@ -53,14 +57,15 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
     def content_of(modalities: list[str]) -> torch.Tensor:
         key = tuple(m for m in modalities if (Path(content_dir) / f"{m}.safetensors").is_file())
         if key not in contents:
-            contents[key] = load_content(content_dir, list(key), split.n_items)
+            contents[key] = content_matrix(content_dir, list(key), split.n_items)
         return contents[key]
 
     out: dict[str, dict] = {}
     start = tick = time.perf_counter()
     anchor_dir = Path(out_dir) / "anchors" / f"{split_name}-seed{seed}"
     if group == "main" or not anchor_dir.is_dir():
-        anchor = pretrain("sasrec", BACKBONE, split, optim, seed)
+        seed_everything(seed)
+        anchor = fit(SASRec(dataclasses.replace(BACKBONE, n_items=split.n_items)), split, optim, seed)
         if group == "main":
             out["content_knn"] = evaluate(ContentKNN(content_of(["text"])), test, counts, EvalConfig())
             out["sasrec"] = {**evaluate(anchor, test, counts, EvalConfig()),
@@ -73,7 +78,13 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
     rows = {k: v for k, v in rows.items() if (k in ("pad", "pad_uniform_gate")) == (group == "main")
             and (group == "main" or k == f"pad_{group}")}
     tick = time.perf_counter()
-    for row, model in train_variants(anchor, "sasrec", BACKBONE, split, rows, content_of, optim, seed):
+    towers = {}
+    for row, row_settings in rows.items():
+        content = content_of(row_settings.content)
+        key = row_settings.tower_key()  # rows that differ only after alignment share one tower
+        if key not in towers:
+            towers[key] = align(anchor, content, split, row_settings, optim, seed)
+        model = train_pad(anchor, towers[key], content, split, row_settings, optim, seed)
         # train_seconds of a row: its fine-tune plus its aligned tower when the row needed a new one
         out[row] = {**evaluate(model, test, counts, EvalConfig()), "train_seconds": time.perf_counter() - tick}
         print(f"{split_name} seed {seed} {row}: NDCG@10 {out[row]['overall']['NDCG@10']:.4f}", flush=True)
@@ -138,7 +149,7 @@ def main() -> None:
     if "llm" in args.ablations and not (Path(args.content_dir) / "llm.safetensors").is_file():
         args.ablations = [a for a in args.ablations if a != "llm"]
         print("no llm.safetensors: the pad_llm row is skipped and pad_concat is text + image")
-    settings = PADSection(content=["text"], cold_dropout=args.cold_dropout, ablations=args.ablations,
+    settings = PADConfig(content=["text"], cold_dropout=args.cold_dropout, ablations=args.ablations,
                           align_epochs=args.align_epochs, finetune_epochs=args.finetune_epochs)
     optim = OPTIM
     if args.epochs is not None:

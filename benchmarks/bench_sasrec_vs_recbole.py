@@ -41,8 +41,8 @@ ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000", "TORCH
 
 def prepare(workdir: Path, seed: int) -> None:
     """Build mmrec's leave-one-out split; write the cases (npz) and RecBole's atomic .inter file."""
-    from mmrec.config import load_recipe
     from mmrec.data import load_tables
+    from mmrec.recipe import load_recipe
     from mmrec.stages.prepare import build_splits
 
     cfg = load_recipe(REPO / "recipes" / "ml-100k.yaml", ["split.kinds=[leave-one-out]", f"seed={seed}"])
@@ -87,20 +87,20 @@ def ndcg10(score_fn, cases) -> float:
 def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
     import torch
 
-    from mmrec.config import TrainConfig
+    from mmrec import catalogue
     from mmrec.eval.evaluate import evaluate
     from mmrec.models.base import ModelData
-    from mmrec.models.registry import get_spec
     from mmrec.models.sasrec import SASRecConfig
     from mmrec.train.common import seed_everything
+    from mmrec.train.config import TrainConfig
     from mmrec.train.sequential import SequentialTrainer
 
     torch.set_num_threads(args.threads)
     valid, tokens = load_cases(workdir, "valid", None)
     test, _ = load_cases(workdir, "test", None)
     n_items = len(tokens)
-    from mmrec.config import load_recipe
     from mmrec.data import load_tables
+    from mmrec.recipe import load_recipe
     from mmrec.stages.prepare import build_splits
 
     cfg = load_recipe(REPO / "recipes" / "ml-100k.yaml", ["split.kinds=[leave-one-out]", f"seed={args.seed}"])
@@ -108,7 +108,7 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
     split = build_splits(tables, cfg)["leave-one-out"]
     s = SETTINGS
     seed_everything(args.seed)  # as train_seq does: the same seed gives the same initial weights and curve
-    model = get_spec("sasrec").build(SASRecConfig(dim=s["dim"], n_layers=s["n_layers"], n_heads=s["n_heads"],
+    model = catalogue.build("sasrec", SASRecConfig(dim=s["dim"], n_layers=s["n_layers"], n_heads=s["n_heads"],
                                                   max_len=s["max_len"], dropout=s["dropout"]),
                                      ModelData(n_items, split.train))
     train_cfg = TrainConfig(models={}, epochs=args.ours_epochs, batch_size=args.ours_batch_size, lr=args.ours_lr,
@@ -121,7 +121,7 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
     data = ModelData(n_items, split.train, list(tables.items["text"]))
     eval_times = {}
     for name in ("popularity", "content_knn", "sasrec", "gru4rec"):
-        m = model if name == "sasrec" else get_spec(name).build(get_spec(name).config_class(), data)
+        m = model if name == "sasrec" else catalogue.build(name, catalogue.lookup(name).config_class(), data)
         times = [evaluate(m, test, counts)["eval_seconds"] for _ in range(3)]
         eval_times[name] = float(np.median(times))
     return {"epochs": epochs, "eval_seconds_943_users": eval_times,

@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-if TYPE_CHECKING:
-    from encoders.lora import LoraSettings
+from encoders.lora_settings import LoraSettings
 
 Precision = Literal["auto", "fp32", "bf16"]
 

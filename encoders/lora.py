@@ -21,28 +21,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from encoders.base import Encoder
+from encoders.lora_settings import LoraSettings
 from encoders.hashing import sha256_tensors
 
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_CONFIG = "head.json"
-
-
-@dataclass
-class LoraSettings:
-    """LoRA shape (r, alpha, dropout, target modules) and the tuning run; `adapter` loads a saved one instead."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: list[str] | str | None = None
-    steps: int = 200
-    batch_size: int = 32
-    lr: float = 5e-4
-    temperature: float = 0.07
-    proj_dim: int = 128
-    head_hidden: int = 256
-    seed: int = 0
-    adapter: str | None = None
 
 
 @dataclass

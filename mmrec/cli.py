@@ -9,16 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-import datasets
-
-from mmrec.config import ConfigError, load_recipe
-from mmrec.data.errors import DataError
-from mmrec.eval.report import render_report
-from mmrec.hub import HubError
-from mmrec.io import CorruptFileError
-from mmrec.pipeline import Pipeline, RunLockedError
-from mmrec.stages import default_stages
-from mmrec.train import distributed
+# Each command imports what it needs when it runs (torch, the models, the Hub client): `mmrec --help` and
+# `mmrec report DIR` must answer in well under a second, so nothing heavy is imported at module level here.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,33 +49,61 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         args.overrides = args.overrides + extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
     try:
-        if args.command == "push":
-            return _push(args)
-        if args.command == "score":
-            return _score(args)
-        if args.command == "run":
-            cfg = load_recipe(args.recipe, args.overrides)
-            run_dir = args.output or Path("runs") / cfg.name
-            group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
-            if not group.is_main:
-                logging.getLogger().setLevel(logging.WARNING)  # one log, from rank 0
-            Pipeline(cfg, run_dir, default_stages()).run(args.stage)
-            if args.stage or not group.is_main:
-                return 0
-        else:
-            run_dir = args.run_dir
-        for path in render_report(run_dir):
-            print(f"report: {path}")
-        return 0
-    except (ConfigError, DataError, RunLockedError, HubError, CorruptFileError, FileNotFoundError, KeyError) as exc:
+        return {"run": _run, "report": _report, "push": _push, "score": _score}[args.command](args)
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"mmrec: error: {message}", file=sys.stderr)
         return 2
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's input (recipe, data, saved model, run directory): one line, no traceback."""
+    from mmrec.core.config import ConfigError
+    from mmrec.core.hub_mixin import HubError
+    from mmrec.core.io import CorruptFileError
+    from mmrec.data.errors import DataError
+    from mmrec.pipeline import RunLockedError
+
+    return ConfigError, DataError, RunLockedError, HubError, CorruptFileError, FileNotFoundError, KeyError
+
+
+def _run(args: argparse.Namespace) -> int:
+    import datasets
+
+    from mmrec.pipeline import Pipeline
+    from mmrec.recipe import load_recipe
+    from mmrec.stages import default_stages
+    from mmrec.train import distributed
+
+    datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
+    cfg = load_recipe(args.recipe, args.overrides)
+    run_dir = args.output or Path("runs") / cfg.name
+    group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
+    if not group.is_main:
+        logging.getLogger().setLevel(logging.WARNING)  # one log, from rank 0
+    Pipeline(cfg, run_dir, default_stages()).run(args.stage)
+    if args.stage or not group.is_main:
+        return 0
+    return _render(run_dir)
+
+
+def _report(args: argparse.Namespace) -> int:
+    return _render(args.run_dir)
+
+
+def _render(run_dir: Path) -> int:
+    from mmrec.eval.report import render_report
+
+    for path in render_report(run_dir):
+        print(f"report: {path}")
+    return 0
+
+
 def _push(args: argparse.Namespace) -> int:
+    from mmrec.core.hub_mixin import HubError
     from mmrec.hub import export_run_model
 
     if args.dry_run and args.local_dir is None:

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mmrec.config import RecipeConfig, to_dict
-from mmrec.io import atomic_dir, hash_obj, remove_stale_temporaries, write_json, write_text
+from mmrec.core.config import to_dict
+from mmrec.core.io import atomic_dir, hash_obj, remove_stale_temporaries, write_json, write_text
+from mmrec.recipe import RecipeConfig
 from mmrec.train import distributed
 
 log = logging.getLogger("mmrec")

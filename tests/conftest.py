@@ -30,7 +30,7 @@ def data_root(pytestconfig) -> Path:
 @pytest.fixture(scope="session")
 def ml100k_recipe(data_root):
     """The shipped ml-100k recipe, as a typed config."""
-    from mmrec.config import load_recipe
+    from mmrec.recipe import load_recipe
 
     return load_recipe(REPO / "recipes" / "ml-100k.yaml")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mmrec.eval.bins import FrequencyBins
+from mmrec.core.bins import FrequencyBins
 
 
 def test_bin_zero_holds_never_seen_items_and_equal_mass_cuts():

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mmrec.config import ConfigError, load_recipe, parse_overrides
+from mmrec.core.config import ConfigError, parse_overrides
+from mmrec.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,6 +43,14 @@ def test_unknown_key_suggests_the_closest(tmp_path):
         ("split.new_item_fraction=1.5", r"new_item_fraction must be in \(0, 1\)"),
         ("data.min_user_interactions=true", r"expected an integer, got True"),
         ("novalue", r"not of the form key=value"),
+        # model names and their hyper-parameters are checked against the catalogue when the recipe loads
+        ("train.models={sasrek: {}}", r"unknown model 'train.models.sasrek'; did you mean 'sasrec'"),
+        ("train.models={sasrec: {n_head: 2}}", r"unknown config key 'train.models.sasrec.n_head'; did you mean 'n_heads'"),
+        ("ctr.models=[din, dinn_mm]", r"unknown model 'ctr.models.dinn_mm'; did you mean 'din_mm'"),
+        ("ctr.models=[sasrec]", r"unknown model 'ctr.models.sasrec'"),
+        ("ctr.model_overrides={din: {atention_hidden: [8]}}",
+         r"unknown config key 'ctr.model_overrides.din.atention_hidden'; did you mean 'attention_hidden'"),
+        ("ctr.model_overrides={deepfm: {dropout: 0.1}}", r"ctr.model_overrides.deepfm: not one of ctr.models"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
@@ -53,4 +62,11 @@ def test_malformed_yaml(tmp_path):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_recipe(recipe)
+
+
+def test_pad_needs_its_anchor_among_the_trained_models(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train: {models: {sasrec: {}}}\npad: {enabled: true, backbone: gru4rec}\n")
+    with pytest.raises(ConfigError, match=r"pad.backbone 'gru4rec' must be one of train.models"):
         load_recipe(recipe)

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from mmrec.io import atomic_dir, atomic_file, write_json
+from mmrec.core.io import atomic_dir, atomic_file, write_json
 
 
 @pytest.fixture

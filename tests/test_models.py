@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from mmrec.config import ConfigError, from_dict
+from mmrec import catalogue
+from mmrec.core.config import ConfigError, from_dict
+from mmrec.core.sequences import left_pad
+from mmrec.items.base import IDEmbedding, ItemRepresentation
 from mmrec.models.base import ModelData
-from mmrec.sequences import left_pad
 from mmrec.models.content_knn import ContentKNN
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
 from mmrec.models.popularity import Popularity
-from mmrec.models.registry import MODELS, get_spec
 from mmrec.models.sasrec import SASRec, SASRecConfig
 
 N = 20
@@ -78,7 +78,7 @@ def test_a_new_item_representation_plugs_in_through_the_seam():
 
 def test_popularity_ranks_by_training_count():
     data = ModelData(4, [np.array([], dtype=np.int64), np.array([1, 2, 2]), np.array([2, 3])])
-    model = Popularity.build(get_spec("popularity").config_class(), data)
+    model = Popularity.build(catalogue.lookup("popularity").config_class(), data)
     assert model.score(torch.zeros(2, 1, dtype=torch.long)).tolist() == [[0, 1, 3, 1, 0]] * 2
 
 
@@ -92,15 +92,15 @@ def test_content_knn_is_cosine_to_the_history_mean():
 
 def test_content_knn_tfidf_from_item_text():
     data = ModelData(3, [], item_text=["space war robots", "space robots", "romance in paris"])
-    model = get_spec("content_knn").build(get_spec("content_knn").config_class(min_df=1), data)
+    model = catalogue.build("content_knn", catalogue.lookup("content_knn").config_class(min_df=1), data)
     s = model.score(torch.tensor([[1]]))[0]
     assert s[2] > s[3]
 
 
 def test_registry_configs_are_typed_and_suggest():
-    assert {"popularity", "content_knn", "sasrec", "gru4rec"} <= set(MODELS)
-    with pytest.raises(KeyError, match="did you mean 'sasrec'"):
-        get_spec("sasrek")
+    assert {"popularity", "content_knn", "sasrec", "gru4rec"} <= set(catalogue.names())
+    with pytest.raises(ConfigError, match="did you mean 'sasrec'"):
+        catalogue.lookup("sasrek")
     with pytest.raises(ConfigError, match="did you mean 'n_heads'"):
         from_dict(SASRecConfig, {"n_head": 2})
     with pytest.raises(ConfigError, match="divisible"):

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from mmrec.cli import main
-from mmrec.config import DataConfig, RecipeConfig
+from mmrec.data.config import DataConfig
 from mmrec.pipeline import Pipeline, RunLockedError, Stage
+from mmrec.recipe import RecipeConfig
 from mmrec.stages import default_stages
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,12 +7,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mmrec.config import ConfigError, QuantizeConfig, RecipeConfig, from_dict
+from mmrec import catalogue
+from mmrec.core.config import ConfigError, from_dict
+from mmrec.items.codes import load_codes
 from mmrec.models.base import ModelData
-from mmrec.models.registry import get_spec
 from mmrec.pipeline import Pipeline, Stage
+from mmrec.recipe import QuantizeConfig, RecipeConfig
 from mmrec.stages import quantize, sequential
-from mmrec.stages.quantize import load_codes
 from semantic_ids import MixtureOfCodes
 
 N_ITEMS, DIM = 300, 16
@@ -106,12 +107,12 @@ def test_train_seq_wants_codes_only_for_semantic_models():
 
 
 def semantic_sasrec(codes: np.ndarray, with_id: bool, code_width: int | None = 24):
-    spec = get_spec("moc2")
+    spec = catalogue.lookup("moc2")
     config = from_dict(spec.config_class, {"dim": 16, "n_heads": 2, "max_len": 6, "dropout": 0.0,
                                            "with_id": with_id, "code_width": code_width})
     data = ModelData(len(codes) - 1, [np.zeros(0, np.int64), np.array([1, 2, 3, 5])], item_codes={"moc2": codes})
     torch.manual_seed(0)
-    return spec.build(config, data).eval()
+    return catalogue.build("moc2", config, data).eval()
 
 
 def item_codes() -> np.ndarray:
@@ -139,10 +140,10 @@ def test_semantic_sasrec_scores_a_never_seen_item_from_its_codes(with_id):
 
 
 def test_semantic_sasrec_needs_the_variants_codes():
-    spec = get_spec("moc3")
+    spec = catalogue.lookup("moc3")
     config = from_dict(spec.config_class, {"dim": 16, "n_heads": 2})
     with pytest.raises(ConfigError, match="moc3"):
-        spec.build(config, ModelData(6, [np.array([1, 2])], item_codes={"moc2": item_codes()}))
+        catalogue.build("moc3", config, ModelData(6, [np.array([1, 2])], item_codes={"moc2": item_codes()}))
 
 
 def test_same_code_width_across_mixture_sizes():
@@ -153,7 +154,7 @@ def test_same_code_width_across_mixture_sizes():
 
 
 def test_softmax_over_seen_items_leaves_unseen_items_out_of_the_loss():
-    from mmrec.models.item_repr import IDEmbedding
+    from mmrec.items.base import IDEmbedding
     from mmrec.train.losses import full_softmax_ce
 
     torch.manual_seed(0)

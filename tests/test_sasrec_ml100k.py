@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from mmrec.config import load_recipe
 from mmrec.eval.report import render_report
 from mmrec.pipeline import Pipeline
+from mmrec.recipe import load_recipe
 from mmrec.stages import default_stages
 
 REPO = Path(__file__).resolve().parents[1]

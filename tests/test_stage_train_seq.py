@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from mmrec.config import ConfigError, load_recipe
+from mmrec.core.config import ConfigError
 from mmrec.eval.report import render_report
 from mmrec.pipeline import Pipeline
+from mmrec.recipe import load_recipe
 from mmrec.stages import default_stages
 
 GENRES = ["space war robots", "romance paris love", "detective murder city", "cartoon family fun"]
@@ -60,7 +61,8 @@ def test_stage_trains_every_model_per_split_and_seed_and_the_report_renders(data
         assert list(report["models"]) == ["popularity", "content_knn", "sasrec", "gru4rec"]
         sas = report["models"]["sasrec"]
         assert sas["overall"]["NDCG@10"]["n"] == 2 and sas["seeds"] == [0, 1]
-        assert isinstance(report["models"]["popularity"]["overall"]["NDCG@10"], float)  # deterministic: one run
+        popularity = report["models"]["popularity"]["overall"]["NDCG@10"]
+        assert popularity["n"] == 1 and popularity["std"] == 0.0  # deterministic: one run, the same shape
         for key in ("overall", "warm", "cold", "bins", "train_seconds", "eval_seconds"):
             assert key in sas
         assert sas["bins"][0]["bin"] == 0 and sas["bins"][0]["max_count"] == 0
@@ -81,12 +83,12 @@ def test_stage_trains_every_model_per_split_and_seed_and_the_report_renders(data
 def test_count_and_content_baselines_are_saved_and_load_with_identical_scores(dataset, tmp_path, capsys):
     """popularity's state is its count vector, content_knn's its item vectors + TF-IDF settings: both are Hub
     folders of the run (one, as they have no seed), load with load_model and push / score like the backbones."""
+    from mmrec import catalogue
     from mmrec.cli import main
+    from mmrec.core.sequences import left_pad
+    from mmrec.data.prepared import load_prepared
     from mmrec.hub import load_model
     from mmrec.models.base import ModelData
-    from mmrec.sequences import left_pad
-    from mmrec.models.registry import get_spec
-    from mmrec.stages.prepare import load_prepared
 
     recipe = tmp_path / "baselines.yaml"  # the toy recipe with its two baselines only
     recipe.write_text("\n".join(line for line in dataset.read_text().splitlines()
@@ -102,7 +104,7 @@ def test_count_and_content_baselines_are_saved_and_load_with_identical_scores(da
         folders = sorted((stages["train_seq"] / "models" / "new-items" / name).iterdir())
         assert [f.name for f in folders] == ["seed0"]
         loaded = load_model(folders[0])
-        fresh = get_spec(name).build(cfg.train.models[name], data)
+        fresh = catalogue.build(name, cfg.train.models[name], data)
         assert type(loaded) is type(fresh)
         assert torch.equal(loaded.score(histories), fresh.score(histories))
     assert load_model(folders[0]).config == cfg.train.models["content_knn"]

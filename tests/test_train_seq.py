@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmrec.config import TrainConfig
 from mmrec.eval.metrics import RankingCases
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from mmrec.models.sasrec import SASRec, SASRecConfig
+from mmrec.train.config import TrainConfig
 from mmrec.train.sequential import SequentialTrainer, training_windows, window_targets
 
 N_ITEMS = 40

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from mmrec.config import TrainConfig
 from mmrec.eval.metrics import RankingCases
 from mmrec.models.sasrec import SASRec, SASRecConfig
 from mmrec.train import distributed
 from mmrec.train.common import seed_everything
+from mmrec.train.config import TrainConfig
 from mmrec.train.sequential import SequentialTrainer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmrec.config import DataConfig
+from mmrec.data.config import DataConfig
 from mmrec.data.directory import load_directory
 from mmrec.data.download import locate
 from mmrec.data.errors import DataError

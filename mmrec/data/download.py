@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mmrec.data.errors import DataError
-from mmrec.io import TMP_PREFIX
+from mmrec.core.io import TMP_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)

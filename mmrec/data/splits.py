@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmrec.data.tables import numpy_columns
-from mmrec.io import atomic_dir, write_json
+from mmrec.core.io import atomic_dir, write_json
 
 
 def group_by_user(user_idx: np.ndarray, timestamp: np.ndarray, order: np.ndarray, n_users: int,

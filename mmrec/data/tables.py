@@ -14,7 +14,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from mmrec.io import atomic_dir, write_json
+from mmrec.core.io import atomic_dir, write_json
 
 
 def numpy_columns(ds: datasets.Dataset, *names: str) -> list[np.ndarray]:

@@ -1,19 +1,17 @@
 """CTR metrics (EVALUATION.md): AUC, GAUC, LogLoss, overall and by the target item's training count.
 
-Frequency bins are the sequential report's (``mmrec.eval.bins.FrequencyBins``): bin 0 = items never seen in
+Frequency bins are the sequential report's (``mmrec.core.bins.FrequencyBins``): bin 0 = items never seen in
 training, then bins of equal training-interaction mass. ``cold`` = count <= ``cold_threshold``. A bin with fewer
 than ``noisy_min`` test events is flagged.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from mmrec.eval.bins import FrequencyBins
+from mmrec.core.bins import FrequencyBins
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -80,24 +78,3 @@ def ctr_report(users: np.ndarray, items: np.ndarray, labels: np.ndarray, probs: 
         sel = target_bins == row["bin"]
         row.update({k: v for k, v in _metrics(users[sel], labels[sel], probs[sel]).items() if k != "n"})
     return report
-
-
-def aggregate_seeds(results: list[dict]) -> dict:
-    """Same shape as one result, every metric replaced by ``{"mean", "std", "n"}`` over the seeds that have it.
-
-    Counts and bin bounds (identical across seeds) are kept as they are.
-    """
-    first = results[0]
-    if isinstance(first, dict):
-        return {k: aggregate_seeds([r[k] for r in results]) for k in first}
-    if isinstance(first, list):
-        return [aggregate_seeds([r[i] for r in results]) for i in range(len(first))]
-    if isinstance(first, (bool, str)) or first is None and all(r is None for r in results):
-        return first
-    values = [float(r) for r in results if r is not None and not (isinstance(r, float) and math.isnan(r))]
-    if isinstance(first, int) and all(r == first for r in results):
-        return first
-    if not values:
-        return None
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "n": len(values)}

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from mmrec.config import EvalConfig
-from mmrec.eval.bins import FrequencyBins
+from mmrec.eval.config import EvalConfig
+from mmrec.core.bins import FrequencyBins
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.data.splits import SequentialSplit
 from mmrec.models.base import Recommender

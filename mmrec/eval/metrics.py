@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mmrec.sequences import left_pad
+from mmrec.core.sequences import left_pad
 
 Ties = Literal["optimistic", "pessimistic"]
 

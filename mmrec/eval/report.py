@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmrec.io import write_json, write_text
+from mmrec.core.io import write_json, write_text
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
@@ -311,7 +311,7 @@ def _train_counts(run_dir: Path, stages: dict, split: str) -> np.ndarray | None:
     folder = run_dir / stages["prepare"] / "splits" / split
     if not (folder / "split.json").is_file():
         return None
-    from mmrec.data.splits import CTRSplit, SequentialSplit
+    from mmrec.data.splits import CTRSplit, SequentialSplit  # `datasets` loads here, not when `mmrec report` starts
 
     return (CTRSplit if split == "ctr" else SequentialSplit).load(folder).item_train_counts()
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmrec.hub import HubMixin
-from mmrec.models.checks import check_item_matrix
-from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
+from mmrec.core.hub_mixin import HubMixin
+from mmrec.items import ITEM_REPRESENTATIONS, IDEmbedding, ItemRepresentation
+from mmrec.items.checks import check_item_matrix
 
 
 @dataclasses.dataclass
@@ -40,12 +40,15 @@ class ModelData:
 class Recommender(HubMixin, nn.Module):
     """Scores every item index 0..N for each history; column 0 (padding) is never recommended.
 
-    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`mmrec.hub.HubMixin`.
+    ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` come from :class:`mmrec.core.hub_mixin.HubMixin`.
     """
 
     n_items: int
     max_len: int | None = None  # how many recent history items the model reads (None: all of them)
-    trainable: bool = False  # whether the sequential trainer should fit it
+
+    @classmethod
+    def item_representation_classes(cls) -> dict[str, type[nn.Module]]:
+        return ITEM_REPRESENTATIONS
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, N + 1)
         raise NotImplementedError
@@ -70,7 +73,6 @@ class SequentialRecommender(Recommender):
     position); ``encode_history`` takes the last position. Losses live in ``mmrec.train.losses``.
     """
 
-    trainable = True
     item_repr: ItemRepresentation
 
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, d)

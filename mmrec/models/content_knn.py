@@ -12,9 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmrec.items.base import ItemRepresentation
+from mmrec.items.checks import check_item_matrix
 from mmrec.models.base import ModelData, Recommender
-from mmrec.models.checks import check_item_matrix
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -24,6 +24,7 @@ class ContentKNNConfig:
 
 
 class ContentKNN(Recommender):
+    model_type = "content_knn"
     config_class = ContentKNNConfig
     max_len = None  # reads the whole history
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.base import SequentialRecommender, default_item_repr
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -27,6 +27,8 @@ class GRU4RecConfig:
 
 class GRU4Rec(SequentialRecommender):
     """History (B, L) -> GRU states (B, L, d) aligned with the input; the last one is the user vector."""
+
+    model_type = "gru4rec"
 
     config_class = GRU4RecConfig
 

@@ -6,8 +6,8 @@ import dataclasses
 
 import torch
 
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.base import ModelData, Recommender
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -16,6 +16,7 @@ class PopularityConfig:
 
 
 class Popularity(Recommender):
+    model_type = "popularity"
     config_class = PopularityConfig
     max_len = 1  # the history is not read
 

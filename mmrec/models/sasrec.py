@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.config import ConfigError
+from mmrec.core.config import ConfigError
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.base import SequentialRecommender, default_item_repr
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -57,6 +57,8 @@ class SelfAttentionBlock(nn.Module):
 
 class SASRec(SequentialRecommender):
     """History (B, L) -> per-position states (B, L, d); the last one is the user vector."""
+
+    model_type = "sasrec"
 
     config_class = SASRecConfig
 

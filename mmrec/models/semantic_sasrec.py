@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from mmrec.config import ConfigError
+from mmrec.core.config import ConfigError
+from mmrec.items.base import ItemRepresentation
+from mmrec.items.codes import SemanticIDRepresentation
 from mmrec.models.base import ModelData
-from mmrec.models.item_repr import ItemRepresentation
 from mmrec.models.sasrec import SASRec, SASRecConfig
-from mmrec.models.semantic_item import SemanticIDRepresentation
 
 
 @dataclasses.dataclass
@@ -51,6 +51,7 @@ def code_dim_for(config: SemanticSASRecConfig, n_codebooks: int, levels: int) ->
 class SemanticSASRec(SASRec):
     """SASRec over ``SemanticIDRepresentation`` items; built from ``ModelData.item_codes``."""
 
+    model_type = "sasrec_sem"
     config_class = SemanticSASRecConfig
     needs_codes = True
 

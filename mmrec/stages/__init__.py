@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from mmrec.ctr import stage as ctr
+from mmrec.pad import stage as pad
 from mmrec.pipeline import Stage
-from mmrec.stages import align, ctr, encode, pad, prepare, quantize, sequential
+from mmrec.stages import encode, prepare, quantize, sequential
 
 
 def default_stages() -> list[Stage]:
-    return [prepare.STAGE, encode.STAGE, quantize.STAGE, sequential.STAGE, align.STAGE, pad.STAGE, ctr.STAGE]
+    return [prepare.STAGE, encode.STAGE, quantize.STAGE, sequential.STAGE, pad.ALIGN, pad.PAD_STAGE, ctr.STAGE]

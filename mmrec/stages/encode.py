@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from mmrec.config import ConfigError, EncoderSpec
+from mmrec.core.config import ConfigError
+from mmrec.core.io import write_json
+from mmrec.data.prepared import load_prepared
 from mmrec.data.splits import shared_training_sequences, user_sequences
 from mmrec.data.tables import Tables, numpy_columns
-from mmrec.io import write_json
 from mmrec.pipeline import Stage, StageContext
-from mmrec.stages.prepare import load_prepared
+from mmrec.recipe import EncoderSpec
 from mmrec.train import distributed
 
 log = logging.getLogger("mmrec")

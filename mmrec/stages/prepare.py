@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 
-from mmrec.config import RecipeConfig
-from mmrec.data import DataError, Tables, load_tables, resolve_dataset
-from mmrec.data.tables import numpy_columns
+from mmrec.core.io import fingerprint_tree, write_json
+from mmrec.data import Tables, load_tables, resolve_dataset
 from mmrec.data.splits import CTRSplit, SequentialSplit, ctr_time_split, group_by_user, leave_one_out, new_items
-from mmrec.io import fingerprint_tree, write_json
+from mmrec.data.tables import numpy_columns
 from mmrec.pipeline import Stage, StageContext
+from mmrec.recipe import RecipeConfig
 
 
 def build_splits(tables: Tables, cfg: RecipeConfig) -> dict[str, SequentialSplit | CTRSplit]:
@@ -44,22 +42,6 @@ def run(ctx: StageContext) -> None:
         split.save(ctx.out / "splits" / kind)
     write_json(ctx.out / "stats.json", {"tables": tables.stats(),
                                         "splits": {k: s.summary() for k, s in splits.items()}})
-
-
-def load_prepared(path: str | Path) -> tuple[Tables, dict[str, SequentialSplit | CTRSplit]]:
-    """Tables and splits from a ``prepare`` artifact."""
-    path = Path(path)
-    splits: dict[str, SequentialSplit | CTRSplit] = {}
-    folder = path
-    try:
-        for folder in sorted((path / "splits").iterdir()):
-            kind = json.loads((folder / "split.json").read_text())["kind"]
-            splits[kind] = CTRSplit.load(folder) if kind == "ctr" else SequentialSplit.load(folder)
-        folder = path / "tables"
-        return Tables.load(folder), splits
-    except (OSError, ValueError, KeyError) as exc:  # missing / truncated Arrow or JSON files of a cached artifact
-        raise DataError(folder, f"cached artifact is corrupt ({type(exc).__name__}: {exc}); delete {path} and "
-                                "re-run to rebuild it") from None
 
 
 def _fingerprint(cfg: RecipeConfig) -> str:

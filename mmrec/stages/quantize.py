@@ -20,17 +20,17 @@ modality is). An ``aligned`` source (PAD's ``align`` stage) would be one more br
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
-from mmrec.config import ConfigError, QuantizeConfig, RecipeConfig
-from mmrec.io import fingerprint_tree, write_json
+from mmrec.core.config import ConfigError
+from mmrec.core.io import fingerprint_tree, write_json
+from mmrec.core.modalities import load_modalities
 from mmrec.pipeline import Stage, StageContext
-from mmrec.data.modalities import load_modalities
+from mmrec.recipe import QuantizeConfig, RecipeConfig
 
 log = logging.getLogger("mmrec")
 
@@ -94,13 +94,6 @@ def run(ctx: StageContext) -> None:
         summary["variants"][name] = {"n_codebooks": variant.n_codebooks, "levels": moc.code_levels,
                                      "unique_rate": stats["unique_rate"], "seconds": stats["seconds"]}
     write_json(ctx.out / "quantize.json", summary)
-
-
-def load_codes(directory: str | Path) -> dict[str, np.ndarray]:
-    """``{variant: codes (N+1, n_codebooks, levels) int64}`` from a ``quantize`` artifact (row 0 = padding)."""
-    directory = Path(directory)
-    names = json.loads((directory / "quantize.json").read_text())["variants"]
-    return {name: np.load(directory / name / "codes.npy", allow_pickle=False) for name in names}
 
 
 def _fingerprint(cfg: RecipeConfig) -> str:

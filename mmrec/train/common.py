@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from mmrec.io import atomic_dir, read_safetensors
+from mmrec.core.io import atomic_dir, read_safetensors
 from mmrec.train import distributed
 
 

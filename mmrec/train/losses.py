@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mmrec.models.item_repr import ItemRepresentation
+from mmrec.items.base import ItemRepresentation
 
 
 def full_softmax_ce(states: torch.Tensor, targets: torch.Tensor, item_repr: ItemRepresentation,

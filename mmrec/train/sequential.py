@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmrec.config import TrainConfig
+from mmrec.train.config import TrainConfig
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.models.base import SequentialRecommender
-from mmrec.sequences import gather_left_padded
+from mmrec.core.sequences import gather_left_padded
 from mmrec.train import distributed
 from mmrec.train.common import Checkpointer, EarlyStopping, seed_everything
 from mmrec.train.losses import full_softmax_ce, sampled_bce

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mmrec import catalogue
+from mmrec.ctr.build import build_ctr_model
 from mmrec.data.ctr_batches import CTRSamples, FeatureSpec, pad_histories
-from mmrec.models.ctr import CTR_MODELS, TripleExpertItems, build_ctr_model
+from mmrec.items.triple import TripleExpertItems
 
 NEVER_SEEN = list(range(26, 31))  # of the 30 tiny items
 
@@ -72,7 +74,7 @@ def build_tiny(name: str, spec: FeatureSpec, tables, dim: int = 8, **overrides):
     """A registry model with ``embed_dim = dim`` and modality ``tables``, seeded; ``*_te`` models get
     :func:`tiny_item_side`."""
     torch.manual_seed(0)
-    side = tiny_item_side(spec, tables, dim) if CTR_MODELS[name].triple_items else None
+    side = tiny_item_side(spec, tables, dim) if catalogue.resolve(name)[1].triple_items else None
     return build_ctr_model(name, spec, tables, {"embed_dim": dim, **overrides}, side)
 
 

@@ -37,7 +37,7 @@ def test_a_triple_expert_ctr_model_loads_by_repo_id_offline(model_factory, tiny_
 
 def test_a_saved_ctr_model_without_codes_round_trips(item_side_factory, tiny_spec, tiny_modalities, tiny_samples,
                                                      tmp_path):
-    from mmrec.models.ctr import build_ctr_model
+    from mmrec.ctr.build import build_ctr_model
 
     side = item_side_factory(tiny_spec, tiny_modalities, 8, with_codes=False)
     model = build_ctr_model("din_te", tiny_spec, tiny_modalities, {"embed_dim": 8}, side).eval()

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from mmrec.eval.bins import FrequencyBins
-from mmrec.eval.ctr_metrics import aggregate_seeds, auc, ctr_report, gauc, logloss
+from mmrec.core.bins import FrequencyBins
+from mmrec.core.seeds import aggregate_seeds
+from mmrec.eval.ctr_metrics import auc, ctr_report, gauc, logloss
 
 USERS = np.array([1, 1, 1, 2, 2, 3])
 LABELS = np.array([1, 0, 0, 1, 0, 1])

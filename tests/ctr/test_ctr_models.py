@@ -7,11 +7,12 @@ import json
 import pytest
 import torch
 
+from mmrec import catalogue
+from mmrec.ctr.build import build_ctr_model
 from mmrec.hub import load_model
-from mmrec.models.ctr import CTR_MODELS, DiffMSIN, build_ctr_model
-from mmrec.models.ctr.diff_msin import SynergyDiffusion
+from mmrec.models.ctr.diff_msin import DiffMSIN, SynergyDiffusion
 
-MODELS = list(CTR_MODELS)
+MODELS = catalogue.names("ctr")
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_diffusion_schedule_never_divides_by_zero():
 
 
 def test_item_representation_is_swappable(tiny_spec, tiny_modalities, tiny_samples):
-    from mmrec.models.item_repr import IDEmbedding
+    from mmrec.items.base import IDEmbedding
 
     custom = IDEmbedding(tiny_spec.n_items, 8)
     model = build_ctr_model("diff_msin", tiny_spec, tiny_modalities, {"embed_dim": 8}, item_repr=custom)

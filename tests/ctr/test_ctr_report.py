@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmrec.eval.ctr_metrics import aggregate_seeds, ctr_report
+from mmrec.core.seeds import aggregate_seeds
+from mmrec.eval.ctr_metrics import ctr_report
 from mmrec.eval.report import _html, _markdown, _tables
 
 

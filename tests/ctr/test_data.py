@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from mmrec.core.modalities import load_modalities, save_modalities
 from mmrec.data.ctr_batches import pad_histories
-from mmrec.data.modalities import load_modalities, save_modalities
 
 
 def test_pad_histories_keeps_the_latest_items_oldest_first():

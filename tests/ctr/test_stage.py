@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmrec.config import load_recipe
-from mmrec.data.modalities import save_modalities
+from mmrec.core.modalities import save_modalities
 from mmrec.eval.report import render_report
 from mmrec.hub import export_run_model, load_model
 from mmrec.pipeline import Pipeline
+from mmrec.recipe import load_recipe
 from mmrec.stages import default_stages
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "ml-100k-ctr.yaml"

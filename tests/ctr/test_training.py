@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmrec.models.ctr import build_ctr_model
+from mmrec.ctr.build import build_ctr_model
+from mmrec.ctr.train import CTRTrainSettings, predict, train_ctr
 from mmrec.train.common import seed_everything
-from mmrec.train.ctr import CTRTrainSettings, predict, train_ctr
 
 
 def bce(labels, probs):

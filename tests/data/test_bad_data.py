@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmrec.config import DataConfig, RecipeConfig
 from mmrec.data import DataError, load_tables
+from mmrec.data.config import DataConfig
 from mmrec.pipeline import Pipeline
+from mmrec.recipe import RecipeConfig
 from mmrec.stages import default_stages
 
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmrec.config import DataConfig
 from mmrec.data import Tables, load_tables
+from mmrec.data.config import DataConfig
 
 
 def test_ml100k_counts(ml100k_tables):

@@ -7,9 +7,9 @@ import json
 import subprocess
 
 import numpy as np
+from toy import env, mmrec, torchrun, write_pad_recipe, write_recipe
 
 from mmrec.hub import export_run_model
-from toy import env, mmrec, torchrun, write_pad_recipe, write_recipe
 
 LOSS_RTOL = 1e-5  # dropout 0: only float summation order differs (see test_ddp.py)
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from mmrec.hub import load_model, model_card, register_item_representation
+from mmrec.hub import HubError, load_model, model_card, register_item_representation
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.content_knn import ContentKNN
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
-from mmrec.models.item_repr import ItemRepresentation
 from mmrec.models.popularity import Popularity
 from mmrec.models.sasrec import SASRec, SASRecConfig
 
@@ -129,15 +129,15 @@ def test_sparse_tfidf_content_round_trips(tmp_path):
 def test_semantic_id_sasrec_round_trips_with_its_codes(tmp_path):
     import numpy as np
 
+    from mmrec import catalogue
     from mmrec.models.base import ModelData
-    from mmrec.models.registry import get_spec
 
     torch.manual_seed(2)
     codes = np.random.default_rng(0).integers(0, 4, (N + 1, 2, 3))
     data = ModelData(N, [np.zeros(0, np.int64), np.array([1, 2, 3, 4])], item_codes={"moc2": codes})
-    spec = get_spec("moc2")
+    spec = catalogue.lookup("moc2")
     config = spec.config_class(dim=16, n_layers=1, max_len=5, code_width=12)
-    model = spec.build(config, data).eval()
+    model = catalogue.build("moc2", config, data).eval()
     model.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["config"]["variant"] == "moc2" and saved["item_repr"]["class"] == "SemanticIDRepresentation"
@@ -146,3 +146,25 @@ def test_semantic_id_sasrec_round_trips_with_its_codes(tmp_path):
     assert torch.equal(loaded.item_repr.codes, model.item_repr.codes)
     assert torch.equal(loaded.item_repr.id_items, model.item_repr.id_items)  # never-seen items: codes only
     assert torch.equal(loaded.score(HIST), model.score(HIST))
+
+
+@pytest.mark.parametrize("name", ["sasrec", "pad", "aligned_tower"])
+def test_folders_saved_in_format_1_still_load_with_the_same_scores(name):
+    """Folders written before the restructuring (``format_v1/``, made by that version's code; PAD's config then
+    held an ExpertConfig) load and score exactly as they did."""
+    folder = REPO / "tests" / "hub" / "format_v1"
+    expected = json.loads((folder / "scores.json").read_text())
+    assert json.loads((folder / name / "config.json").read_text())["mmrec_format"] == 1
+    model = load_model(folder / name)
+    with torch.no_grad():
+        scores = model.score(torch.tensor(expected["histories"]))
+    assert torch.equal(scores, torch.tensor(expected["scores"][name]))
+
+
+def test_a_newer_format_is_refused_by_name(tmp_path):
+    model = _models()["sasrec"]
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "mmrec_format": 99}))
+    with pytest.raises(HubError, match="mmrec_format' is 99, written by a newer mmrec"):
+        load_model(tmp_path)

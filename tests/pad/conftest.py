@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from pad_models import N_ITEMS, backbone_config, build_pad, build_tower, new_backbone
 
-from mmrec.config import PADSection
 from mmrec.data.splits import leave_one_out
-from mmrec.train import pad as P
-from pad_models import N_ITEMS, backbone_config
+from mmrec.pad.config import PADConfig
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -47,9 +46,9 @@ def make_pad(split, content):
     def make(kind="sasrec", **settings):
         torch.manual_seed(0)
         cfg = backbone_config(kind)
-        anchor = P.backbone(kind, cfg, N_ITEMS)
-        settings = PADSection(projector_layers=2, **settings)
-        tower = P.build_tower(anchor, kind, cfg, content, split, settings)
-        return P.build_pad(anchor, tower, kind, cfg, content, split, settings).eval()
+        anchor = new_backbone(kind, cfg)
+        settings = PADConfig(projector_layers=2, **settings)
+        tower = build_tower(anchor, kind, content, split, settings)
+        return build_pad(anchor, tower, kind, content, split, settings).eval()
 
     return make

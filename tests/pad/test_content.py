@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mmrec.data.content import load_content
+from mmrec.core.modalities import content_matrix
 
 
 def _write(folder, name, emb, mask):
@@ -20,7 +20,7 @@ def test_concatenates_normalised_modalities_and_zeroes_missing_rows(tmp_path):
     mask_i = torch.tensor([False, True, False, True, True])
     _write(tmp_path, "text", text, mask_t)
     _write(tmp_path, "image", image, mask_i)
-    content = load_content(tmp_path, ["text", "image"], n_items=4)
+    content = content_matrix(tmp_path, ["text", "image"], n_items=4)
     assert content.shape == (5, 7)
     assert (content[0] == 0).all() and (content[2, 3:] == 0).all()
     assert torch.allclose(content[[1, 3, 4], :3].norm(dim=1), torch.ones(3))
@@ -30,6 +30,6 @@ def test_concatenates_normalised_modalities_and_zeroes_missing_rows(tmp_path):
 def test_clear_errors(tmp_path):
     _write(tmp_path, "text", torch.zeros(3, 2), torch.zeros(3, dtype=torch.bool))
     with pytest.raises(FileNotFoundError, match="image"):
-        load_content(tmp_path, ["image"], n_items=2)
+        content_matrix(tmp_path, ["image"], n_items=2)
     with pytest.raises(ValueError, match="rows"):
-        load_content(tmp_path, ["text"], n_items=5)
+        content_matrix(tmp_path, ["text"], n_items=5)

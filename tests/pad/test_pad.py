@@ -4,12 +4,13 @@ and the align step leaving the pre-trained anchor bit-identical."""
 import numpy as np
 import pytest
 import torch
+from pad_models import N_ITEMS, backbone_config, build_pad, build_tower, new_backbone, pretrain
 
-from mmrec.config import PADSection, TrainConfig
-from mmrec.models.content_items import ColdIDItems
-from mmrec.models.pad import FrequencyGate, gate_positions, initial_gate_logits
-from mmrec.train import pad as P
-from pad_models import N_ITEMS, backbone_config
+from mmrec.items.content import ColdIDItems
+from mmrec.items.gate import FrequencyGate, gate_positions, initial_gate_logits
+from mmrec.pad.config import PADConfig
+from mmrec.pad.train import align, train_pad
+from mmrec.train.config import TrainConfig
 
 
 def test_gate_initialisation_favours_id_when_popular_and_content_when_cold():
@@ -98,11 +99,11 @@ def test_cold_dropout_resamples_in_training_and_resets_in_eval(make_pad):
 def test_align_and_finetune_keep_the_anchor_bit_identical(split, content):
     cfg = backbone_config("sasrec")
     optim = TrainConfig(epochs=1, batch_size=16, patience=1, progress=False)
-    anchor = P.pretrain("sasrec", cfg, split, optim, seed=0)
+    anchor = pretrain("sasrec", cfg, split, optim, seed=0)
     before = {k: v.clone() for k, v in anchor.state_dict().items()}
-    settings = PADSection(cold_dropout=0.2, align_epochs=1, finetune_epochs=1)
-    tower = P.align(anchor, "sasrec", cfg, content, split, settings, optim, seed=0)
-    pad = P.train_pad(anchor, tower, "sasrec", cfg, content, split, settings, optim, seed=0)
+    settings = PADConfig(cold_dropout=0.2, align_epochs=1, finetune_epochs=1)
+    tower = align(anchor, content, split, settings, optim, seed=0)
+    pad = train_pad(anchor, tower, content, split, settings, optim, seed=0)
     assert all(torch.equal(v, before[k]) for k, v in anchor.state_dict().items())
     moved = tower.item_repr.aligned.ids.weight.detach()
     assert not torch.equal(moved, before["item_repr.weight.weight"])  # the copy trained
@@ -111,10 +112,10 @@ def test_align_and_finetune_keep_the_anchor_bit_identical(split, content):
 
 def test_no_mmd_setting_adds_no_auxiliary_loss(split, content):
     cfg = backbone_config("sasrec")
-    anchor = P.backbone("sasrec", cfg, N_ITEMS)
+    anchor = new_backbone("sasrec", cfg)
     windows = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7]])
     def tower(mmd_weight):
-        return P.build_tower(anchor, "sasrec", cfg, content, split, PADSection(mmd_weight=mmd_weight))
+        return build_tower(anchor, "sasrec", content, split, PADConfig(mmd_weight=mmd_weight))
 
     assert tower(0.0).auxiliary_loss(windows) is None
     aux = tower(0.2).auxiliary_loss(windows)
@@ -124,15 +125,15 @@ def test_no_mmd_setting_adds_no_auxiliary_loss(split, content):
 def test_tower_and_experts_start_from_the_anchor_and_the_content(split, content):
     torch.manual_seed(0)
     cfg = backbone_config("sasrec")
-    anchor = P.backbone("sasrec", cfg, N_ITEMS)
-    tower = P.build_tower(anchor, "sasrec", cfg, content, split, PADSection())
+    anchor = new_backbone("sasrec", cfg)
+    tower = build_tower(anchor, "sasrec", content, split, PADConfig())
     table = anchor.item_repr.all_items()
     assert torch.equal(tower.item_repr.aligned.ids.weight, table)
     assert torch.equal(tower.item_repr.aligned.content.content, content)
     assert torch.equal(tower.backbone.positions.weight, anchor.positions.weight)
     never_seen = torch.from_numpy(split.item_train_counts() == 0) & (torch.arange(N_ITEMS + 1) > 0)
     assert torch.equal(tower.never_seen, never_seen)
-    pad = P.build_pad(anchor, tower, "sasrec", cfg, content, split, PADSection())
+    pad = build_pad(anchor, tower, "sasrec", content, split, PADConfig())
     id_expert, aligned_expert, content_expert = pad.experts
     assert torch.equal(id_expert.item_repr.weight.weight, table)
     assert torch.equal(id_expert.blocks[0].qkv.weight, anchor.blocks[0].qkv.weight)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from pad_models import N_ITEMS, backbone_config, build_tower, new_backbone
 
-from mmrec.config import PADSection
 from mmrec.hub import load_model
-from mmrec.models.aligned_tower import AlignedTower
-from mmrec.models.pad import PAD
-from mmrec.train import pad as P
-from pad_models import N_ITEMS, backbone_config
+from mmrec.pad.config import PADConfig
+from mmrec.pad.model import PAD
+from mmrec.pad.tower import AlignedTower
 
 REPO = Path(__file__).resolve().parents[2]
 NEVER_SEEN = [N_ITEMS - 3, N_ITEMS - 1]
@@ -39,7 +38,7 @@ def test_pad_round_trips_with_identical_scores(make_pad, tmp_path, kind, gate):
     assert {"config.json", "model.safetensors", "README.md"} <= set(os.listdir(tmp_path))
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "pad" and config["item_repr"] is None
-    assert config["config"]["experts"]["backbone"] == kind and config["config"]["gate"] == gate
+    assert config["config"]["backbone"] == kind and config["config"]["gate"] == gate
     loaded = load_model(tmp_path)  # nothing but the folder: no split, no content
     assert type(loaded) is PAD and not loaded.training
     assert torch.equal(loaded.item_counts, pad.item_counts) and torch.equal(loaded.never_seen, pad.never_seen)
@@ -61,15 +60,15 @@ def test_the_gate_bins_come_from_the_saved_item_counts(make_pad, tmp_path):
     pad = make_pad(n_bins=4)
     pad.save_pretrained(tmp_path)
     loaded = load_model(tmp_path)
-    rebuilt = PAD(loaded.config, loaded.item_counts)
+    rebuilt = PAD(loaded.config, loaded.architecture, loaded.item_counts)
     assert torch.equal(rebuilt.item_repr.gate.positions, pad.item_repr.gate.positions)
     assert rebuilt.item_repr.gate.logits.shape == pad.item_repr.gate.logits.shape
 
 
 def test_aligned_tower_round_trips(split, content, tmp_path):
     cfg = backbone_config("gru4rec")
-    anchor = P.backbone("gru4rec", cfg, N_ITEMS)
-    tower = _perturbed(P.build_tower(anchor, "gru4rec", cfg, content, split, PADSection(mmd_weight=0.3)))
+    anchor = new_backbone("gru4rec", cfg)
+    tower = _perturbed(build_tower(anchor, "gru4rec", content, split, PADConfig(mmd_weight=0.3)))
     tower.save_pretrained(tmp_path)
     loaded = AlignedTower.from_pretrained(tmp_path)
     assert loaded.mmd_weight == 0.3 and torch.equal(loaded.never_seen, tower.never_seen)

@@ -10,21 +10,26 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-
-from mmrec.config import ConfigError, TrainConfig, load_recipe
-from mmrec.data import DataError
-from mmrec.eval.metrics import RankingCases
-from mmrec.hub import HubError, load_model, recommend
-from mmrec.io import CorruptFileError
-from mmrec.models.content_knn import ContentKNN
-from mmrec.models.item_repr import IDEmbedding
-from mmrec.models.sasrec import SASRec, SASRecConfig
-from mmrec.pipeline import Pipeline
-from mmrec.stages import prepare
-from mmrec.stages.prepare import load_prepared
-from mmrec.train.sequential import SequentialTrainer
 from toy import write_recipe
 from train_worker import synthetic_sequences
+
+from mmrec.core.config import ConfigError
+from mmrec.core.io import CorruptFileError
+from mmrec.data import DataError
+from mmrec.data.prepared import load_prepared
+from mmrec.eval.metrics import RankingCases
+from mmrec.hub import HubError, load_model, recommend
+from mmrec.items.base import IDEmbedding
+from mmrec.models.content_knn import ContentKNN
+from mmrec.models.sasrec import SASRec, SASRecConfig
+from mmrec.pad.config import PADConfig
+from mmrec.pad.experts import Experts
+from mmrec.pad.model import PAD
+from mmrec.pipeline import Pipeline
+from mmrec.recipe import load_recipe
+from mmrec.stages import prepare
+from mmrec.train.config import TrainConfig
+from mmrec.train.sequential import SequentialTrainer
 
 RECIPE_CASES = [  # (override, exception message pattern)
     ("train.epoch=3", r"unknown config key 'train\.epoch'; did you mean 'epochs'\?"),
@@ -128,18 +133,17 @@ HUB_CASES = {
 @pytest.fixture()
 def saved_pad(tmp_path) -> Path:
     """A tiny PAD (SASRec experts over 6-d content, 3 frequency bins): only its folder, no training data."""
-    from mmrec.models.experts import ExpertConfig
-    from mmrec.models.pad import PAD, PADConfig
-
     torch.manual_seed(0)
-    experts = ExpertConfig("sasrec", {"dim": 8, "n_layers": 1, "n_heads": 2, "max_len": 5}, content_dim=6)
+    config = PADConfig(n_bins=3)
+    experts = Experts(config, SASRecConfig(dim=8, n_layers=1, n_heads=2, max_len=5), content_dim=6)
     counts = np.array([0, 40, 30, 20, 10, 8, 6, 4, 2, 1, 0])  # item 10 never seen
-    PAD(PADConfig(experts, n_bins=3), counts).save_pretrained(tmp_path / "m")
+    PAD(config, experts, counts).save_pretrained(tmp_path / "m")
     return tmp_path / "m"
 
 
 def _edit_experts(change):
-    return lambda f: _edit_config(f, lambda c: change(c["config"]["experts"]))
+    """Change the experts' architecture: ``init_args`` (backbone config, content width) and ``config``."""
+    return lambda f: _edit_config(f, lambda c: change(c["init_args"], c["config"]))
 
 
 PAD_HUB_CASES = {
@@ -153,21 +157,22 @@ PAD_HUB_CASES = {
     "more bins": (lambda f: _edit_config(f, lambda c: c["config"].update(n_bins=5)),
                   r"m/model\.safetensors: key 'item_repr\.gate\.logits' has shape \[3, 4\], but .*m/config\.json "
                   r"describes a model whose 'item_repr\.gate\.logits' is \[3, 5\]"),
-    "backbone changed": (_edit_experts(lambda e: e.update(backbone="gru4rec", backbone_config={"dim": 8})),
+    "backbone changed": (_edit_experts(lambda a, c: (c.update(backbone="gru4rec"), a.update(backbone_config={"dim": 8}))),
                          r"m/model\.safetensors: missing key\(s\) experts\.0\.gru"),
-    "unknown backbone": (_edit_experts(lambda e: e.update(backbone="sasrek")),
-                         r"m/config\.json: config\.experts\.backbone: 'sasrek' is not one of .*"
+    "unknown backbone": (_edit_experts(lambda a, c: c.update(backbone="sasrek")),
+                         r"m/config\.json: config\.backbone: 'sasrek' is not one of .*"
                          r"did you mean 'sasrec'\?"),
-    "unknown backbone key": (_edit_experts(lambda e: e["backbone_config"].update(n_head=2)),
-                             r"m/config\.json: unknown config key 'backbone_config\.n_head'; did you mean 'n_heads'\?"),
-    "expert width": (_edit_experts(lambda e: e["backbone_config"].update(dim=16)),
+    "unknown backbone key": (_edit_experts(lambda a, c: a["backbone_config"].update(n_head=2)),
+                             r"m/config\.json: .*unknown config key 'init_args\.backbone_config\.n_head'; "
+                             r"did you mean 'n_heads'\?"),
+    "expert width": (_edit_experts(lambda a, c: a["backbone_config"].update(dim=16)),
                      r"m/model\.safetensors: key 'experts\.0\.item_repr\.weight\.weight' has shape \[11, 8\], but "
                      r".*describes a model whose 'experts\.0\.item_repr\.weight\.weight' is \[11, 16\]"),
-    "content width": (_edit_experts(lambda e: e.update(content_dim=7)),
+    "content width": (_edit_experts(lambda a, c: a.update(content_dim=7)),
                       r"m/model\.safetensors: key 'experts\.1\.item_repr\.aligned\.content\.content' has shape "
                       r"\[11, 6\], but .*is \[11, 7\]"),
-    "no content width": (_edit_experts(lambda e: e.pop("content_dim")),
-                         r"m/config\.json: experts: content_dim \(0\) and projector_layers \(2\) must be >= 1"),
+    "no content width": (_edit_experts(lambda a, c: a.pop("content_dim")),
+                         r"m/config\.json: key 'init_args' cannot rebuild PAD \(KeyError: 'content_dim'\)"),
     "no item counts": (lambda f: _edit_weights(f, lambda t: t.pop("item_counts")),
                        r"m/model\.safetensors: key 'item_counts' is missing; PAD is built from it"),
     "item counts of a smaller catalogue": (

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-
 from toy import env, mmrec, torchrun, write_recipe
 
 TIMING = {"train_seconds", "eval_seconds", "wall_seconds"}
@@ -131,7 +130,8 @@ def test_a_kill_inside_a_stage_leaves_only_temporaries_and_the_rerun_completes(t
 
 WAIT_THEN_RUN = """
 import pathlib, sys, time
-import mmrec.cli  # imported before the go signal, so the refusal is tested while the first run is busy
+import mmrec.cli, mmrec.pipeline, mmrec.stages  # imported before the go signal (the CLI imports them lazily),
+# so the refusal is tested while the first run is busy
 go = pathlib.Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.01)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmrec.models.semantic_item import SemanticIDRepresentation, prepend_padding
+from mmrec.items.codes import SemanticIDRepresentation, prepend_padding
 from semantic_ids.stats import embedding_stats
 
 # items 1..5, two codebooks of two levels (4 codes); items 2 and 4 share every code

@@ -1,6 +1,6 @@
 """What every CTR model shares: its output, its loss, construction from a config, and Hub save / load.
 
-CTR models save and load through :mod:`mmrec.hub` like the sequential ones (``save_pretrained``,
+CTR models save and load through the Hub mixin like the sequential ones (``save_pretrained``,
 ``mmrec.hub.load_model``): the model config, the item side's description, the feature spec and the modality
 tables' shapes go to ``config.json``; every tensor (modality tables and item side included) to ``model.safetensors``.
 """
@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.config import from_dict
+from mmrec.core.config import from_dict
+from mmrec.core.hub_mixin import HubMixin
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
-from mmrec.hub import HubMixin
-from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
+from mmrec.items import ITEM_REPRESENTATIONS, IDEmbedding, ItemRepresentation
 
 Modalities = dict[str, tuple[torch.Tensor, torch.Tensor]]  # name -> (embeddings (N+1, d), present (N+1,))
 
@@ -46,6 +46,15 @@ class CTRModel(HubMixin, nn.Module):
         self.config, self.spec, self.n_items = config, spec, spec.n_items
         self.modality_shapes = {k: list(v[0].shape) for k, v in (modalities or {}).items()}
 
+    @classmethod
+    def item_representation_classes(cls) -> dict[str, type[nn.Module]]:
+        return ITEM_REPRESENTATIONS
+
+    @classmethod
+    def modalities_needed(cls, config: Any) -> list[str]:
+        """Item modality tables (encode outputs) a model with this config reads; none by default."""
+        return []
+
     @staticmethod
     def default_item_repr(spec: FeatureSpec, dim: int, item_repr: ItemRepresentation | None) -> ItemRepresentation:
         """The item seam: the given representation (triple experts, codes, ...) or a plain ID table."""
@@ -60,7 +69,7 @@ class CTRModel(HubMixin, nn.Module):
         return {"spec": dataclasses.asdict(self.spec), "modality_shapes": self.modality_shapes}
 
     @classmethod
-    def hub_rebuild_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+    def hub_rebuild_args(cls, init_args: dict[str, Any], config: Any) -> dict[str, Any]:
         """The feature spec, and zero modality tables of the saved shapes (the weights file fills them in)."""
         tables = {name: (torch.zeros(shape), torch.zeros(shape[0], dtype=torch.bool))
                   for name, shape in init_args["modality_shapes"].items()}

@@ -7,10 +7,10 @@ import dataclasses
 import torch
 
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.ctr.base import CTRModel, CTROutput, Modalities
 from mmrec.models.ctr.layers import FeatureEmbedder, masked_mean, mlp
 from mmrec.models.ctr.lr import LogisticRegression, LRConfig
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -23,6 +23,7 @@ class DeepFMConfig:
 class DeepFM(CTRModel):
     """Fields: user ID, user features, genre bag, target item, mean of the history's item vectors."""
 
+    model_type = "deepfm"
     config_class = DeepFMConfig
 
     def __init__(self, config: DeepFMConfig, spec: FeatureSpec, modalities: Modalities | None = None,

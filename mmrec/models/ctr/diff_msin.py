@@ -26,9 +26,9 @@ from diffusers import DDPMScheduler
 from torch import nn
 
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.ctr.base import CTRModel, CTROutput, Modalities
 from mmrec.models.ctr.layers import DINAttention, FeatureEmbedder, ModalityEncoder, masked_mean, masked_softmax, mlp
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -175,6 +175,7 @@ class TargetAttention(nn.Module):
 
 
 class DiffMSIN(CTRModel):
+    model_type = "diff_msin"
     config_class = DiffMSINConfig
 
     def __init__(self, config: DiffMSINConfig, spec: FeatureSpec, modalities: Modalities | None = None,
@@ -201,6 +202,10 @@ class DiffMSIN(CTRModel):
         self.id_attention = DINAttention(d, config.attention_hidden)
         head_in = self.features.n_fields * d + 2 * d + self.n_channels * d + (d if config.include_target_content else 0)
         self.head = mlp([head_in, *config.mlp_hidden, 1], config.dropout)
+
+    @classmethod
+    def modalities_needed(cls, config: DiffMSINConfig) -> list[str]:
+        return list(config.modalities)
 
     def aux_weights(self) -> dict[str, float]:
         return {"decouple": self.config.decouple_weight, "eps": self.config.eps_weight}

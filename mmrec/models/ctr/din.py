@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.ctr.base import CTRModel, CTROutput, Modalities
 from mmrec.models.ctr.layers import DINAttention, FeatureEmbedder, ModalityEncoder, mlp
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -28,6 +28,7 @@ class DINConfig:
 
 
 class DIN(CTRModel):
+    model_type = "din"
     config_class = DINConfig
 
     def __init__(self, config: DINConfig, spec: FeatureSpec, modalities: Modalities | None = None,
@@ -44,6 +45,10 @@ class DIN(CTRModel):
         item_dim = d * (1 + len(names))
         self.attention = DINAttention(item_dim, config.attention_hidden)
         self.head = mlp([self.features.n_fields * d + 2 * item_dim, *config.mlp_hidden, 1], config.dropout)
+
+    @classmethod
+    def modalities_needed(cls, config: DINConfig) -> list[str]:
+        return list(config.modalities) if config.use_modalities else []
 
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """ID embedding, then each modality's projection (zero where the item lacks it)."""

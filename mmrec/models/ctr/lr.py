@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
+from mmrec.items.base import ItemRepresentation
 from mmrec.models.ctr.base import CTRModel, CTROutput, Modalities
 from mmrec.models.ctr.layers import FeatureEmbedder
-from mmrec.models.item_repr import ItemRepresentation
 
 
 @dataclasses.dataclass
@@ -21,6 +21,7 @@ class LRConfig:
 class LogisticRegression(CTRModel):
     """logit = bias + w[user] + Σ w[user feature] + w·genres + w[item]."""
 
+    model_type = "lr"
     config_class = LRConfig
 
     def __init__(self, config: LRConfig, spec: FeatureSpec, modalities: Modalities | None = None,

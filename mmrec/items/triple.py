@@ -2,14 +2,14 @@
 
 Three item experts of the model's width d (METHODS.md §1 and §2, "where they meet"):
 
-1. ID: a learned vector per item (:class:`~mmrec.models.item_repr.IDEmbedding`);
+1. ID: a learned vector per item (:class:`~mmrec.items.base.IDEmbedding`);
 2. aligned content: PAD's projector P (a GELU MLP, ``alignment.ContentItems``) over a frozen, L2-normalised content
    table: the text embedding, or a PAD-aligned item table saved in the same ``<name>.safetensors`` layout;
 3. codes (optional): the item's Mixture-of-Codes semantic ID from the quantize stage
-   (:class:`~mmrec.models.semantic_item.SemanticIDRepresentation`: a table per (codebook, level), fused by the
+   (:class:`~mmrec.items.codes.SemanticIDRepresentation`: a table per (codebook, level), fused by the
    self-gating bottleneck).
 
-PAD's frequency gate (:class:`~mmrec.models.pad.FrequencyGate`) weighs them per item-frequency bin: bins of equal
+PAD's frequency gate (:class:`~mmrec.items.gate.FrequencyGate`, the one PAD uses) weighs them per item-frequency bin: bins of equal
 interaction mass over the CTR training events plus a bin for never-seen items, w_k = σ(a_k[b]) / Σ_j σ(a_j[b]).
 The item vector is Σ_k w_k e_k(i), d-wide, so it stands in for the ID table of any CTR model, for the target and
 every history item alike. Never-seen items get no ID weight (their ID rows were never trained): they are their
@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from alignment.align import ContentItems, ProjectorConfig
-from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
-from mmrec.models.pad import FrequencyGate, gate_positions, initial_gate_logits
-from mmrec.models.semantic_item import SemanticIDRepresentation
+from mmrec.items.base import IDEmbedding, ItemRepresentation
+from mmrec.items.codes import SemanticIDRepresentation
+from mmrec.items.cold import never_seen_mask, sample_cold
+from mmrec.items.gate import FrequencyGate, gate_positions, initial_gate_logits
 
 
 def triple_gate_logits(n_positions: int, with_codes: bool) -> torch.Tensor:
@@ -66,6 +67,7 @@ class TripleExpertItems(ItemRepresentation):
         self.n_bins, self.cold_dropout = n_bins, cold_dropout
         self.projector_layers, self.projector_dropout = projector_layers, projector_dropout
         self.register_buffer("item_counts", torch.as_tensor(item_counts, dtype=torch.long).clone())
+        self.register_buffer("never_seen", never_seen_mask(self.item_counts.cpu().numpy()), persistent=False)
         self.id_expert = IDEmbedding(self.n_items, dim)
         self.content_expert = ContentItems(F.normalize(content.float(), dim=-1),
                                            ProjectorConfig(content.shape[1], dim, projector_layers, projector_dropout))
@@ -90,10 +92,7 @@ class TripleExpertItems(ItemRepresentation):
     def cold_items(self) -> torch.Tensor:
         """(N + 1,) items served without their ID: never seen in training, plus a random ``cold_dropout`` share of
         the others while training (resampled at every call)."""
-        cold = self.item_counts == 0
-        if self.training and self.cold_dropout > 0:
-            cold = cold | (torch.rand(cold.shape, device=cold.device) < self.cold_dropout)
-        return cold
+        return sample_cold(self.never_seen, self.cold_dropout, self.training)
 
     def weights(self, items: torch.Tensor) -> torch.Tensor:
         """(..., K) gate weights of ``items`` (ID, content[, codes]); they sum to 1."""

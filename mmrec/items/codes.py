@@ -8,14 +8,15 @@ shared with warm items, so they get a useful vector without a trained ID embeddi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from mmrec.models.item_repr import IDEmbedding, ItemRepresentation
-
+from mmrec.items.base import IDEmbedding, ItemRepresentation
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -112,3 +113,10 @@ class SemanticIDRepresentation(ItemRepresentation):
             ids = self.id_embedding(items)
             out = out + (ids if self.id_items is None else ids * self.id_items[items].unsqueeze(-1).to(ids.dtype))
         return out * (items != 0).unsqueeze(-1).to(out.dtype)
+
+
+def load_codes(directory: str | Path) -> dict[str, np.ndarray]:
+    """``{variant: codes (N+1, n_codebooks, levels) int64}`` from a ``quantize`` artifact (row 0 = padding)."""
+    directory = Path(directory)
+    names = json.loads((directory / "quantize.json").read_text())["variants"]
+    return {name: np.load(directory / name / "codes.npy", allow_pickle=False) for name in names}

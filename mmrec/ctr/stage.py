@@ -18,17 +18,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmrec.config import ConfigError, RecipeConfig
+from mmrec import catalogue
+from mmrec.core.config import ConfigError
+from mmrec.core.io import fingerprint_tree, write_json
+from mmrec.core.modalities import load_modalities
+from mmrec.core.seeds import aggregate_seeds
+from mmrec.ctr.build import build_ctr_model
+from mmrec.ctr.train import CTRTrainSettings, predict
 from mmrec.data.ctr_batches import build_ctr_samples
-from mmrec.data.modalities import load_modalities
-from mmrec.eval.ctr_metrics import aggregate_seeds, ctr_report
-from mmrec.io import fingerprint_tree, write_json
-from mmrec.models.ctr import CTR_MODELS, TripleExpertItems, build_ctr_model
+from mmrec.data.prepared import load_prepared
+from mmrec.eval.ctr_metrics import ctr_report
+from mmrec.items.codes import load_codes
+from mmrec.items.triple import TripleExpertItems
 from mmrec.pipeline import Stage, StageContext
-from mmrec.stages.prepare import load_prepared
-from mmrec.stages.quantize import load_codes
+from mmrec.recipe import RecipeConfig
 from mmrec.train.common import default_device, seed_everything
-from mmrec.train.ctr import CTRTrainSettings, predict, train_ctr
 
 log = logging.getLogger("mmrec")
 
@@ -39,7 +43,7 @@ def modalities_source(ctx_inputs: dict[str, Path], cfg: RecipeConfig) -> Path:
 
 def triple_models(cfg: RecipeConfig) -> list[str]:
     """The recipe's CTR models that read items through the triple-expert item side."""
-    return [m for m in cfg.ctr.models if m in CTR_MODELS and CTR_MODELS[m].triple_items]
+    return [m for m in cfg.ctr.models if catalogue.resolve(m)[1].triple_items]
 
 
 @dataclasses.dataclass
@@ -77,9 +81,6 @@ def run(ctx: StageContext) -> None:
     if not cfg.models:
         write_json(ctx.out / "results.json", {})
         return
-    unknown = [m for m in cfg.models if m not in CTR_MODELS]
-    if unknown:
-        raise KeyError(f"ctr.models: unknown {unknown}; registered: {', '.join(CTR_MODELS)}")
     tables, splits = load_prepared(ctx.inputs["prepare"])
     if "ctr" not in splits:
         raise ValueError("the ctr stage needs split.kinds to include 'ctr'")
@@ -87,7 +88,8 @@ def run(ctx: StageContext) -> None:
     samples, spec = build_ctr_samples(split, tables, cfg.max_history, cfg.user_fields, cfg.genre_field)
     source = modalities_source(ctx.inputs, ctx.cfg)
     modalities = load_modalities(source, cfg.modalities) if cfg.modalities else None
-    needy = [m for m in cfg.models if CTR_MODELS[m].needs_modalities]
+    needy = [m for m in cfg.models if catalogue.lookup(m).model_class.modalities_needed(
+        catalogue.model_config(m, cfg.model_overrides.get(m, {}), f"ctr.model_overrides.{m}", cfg.shared_fields()))]
     if needy and modalities is None:
         raise ValueError(f"ctr models {needy} need item modality tables: set ctr.modalities (e.g. [text, image])")
     counts = split.item_train_counts()
@@ -99,12 +101,13 @@ def run(ctx: StageContext) -> None:
         runs = []
         for seed in ctx.cfg.seeds:
             seed_everything(seed)
-            overrides = {"embed_dim": cfg.embed_dim, **cfg.model_overrides.get(name, {})}
-            item_repr = item_side.build(ctx.cfg, overrides["embed_dim"]) if CTR_MODELS[name].triple_items else None
-            model = build_ctr_model(name, spec, modalities, overrides, item_repr).to(device)
+            params = cfg.model_overrides.get(name, {})
+            triple = catalogue.resolve(name)[1].triple_items
+            item_repr = item_side.build(ctx.cfg, params.get("embed_dim", cfg.embed_dim)) if triple else None
+            model = build_ctr_model(name, spec, modalities, cfg.shared_fields(), item_repr, params).to(device)
             settings = CTRTrainSettings(cfg.batch_size, cfg.eval_batch_size, cfg.lr, cfg.weight_decay,
                                         cfg.max_epochs, cfg.patience, seed)
-            trained = train_ctr(model, samples["train"], samples["valid"], settings,
+            trained = catalogue.lookup(name).trainer(model, samples["train"], samples["valid"], settings,
                                 ctx.run_dir / "checkpoints" / "ctr" / f"{name}-seed{seed}")
             start = time.perf_counter()
             probs = predict(model, test, cfg.eval_batch_size)
@@ -118,7 +121,7 @@ def run(ctx: StageContext) -> None:
             log.info("ctr %s seed %d: test AUC %.4f (valid %.4f, epoch %d)", name, seed,
                      report["overall"]["AUC"], trained.best_valid_auc, trained.best_epoch)
         config = dataclasses.asdict(model.config)
-        if CTR_MODELS[name].triple_items:
+        if catalogue.resolve(name)[1].triple_items:
             config["item_side"] = dataclasses.asdict(cfg.item_side)
         results[name] = {**aggregate_seeds(runs), "seeds": list(ctx.cfg.seeds), "config": config,
                          "per_seed": [{"seed": s, "AUC": r["overall"]["AUC"], "GAUC": r["overall"]["GAUC"],

@@ -1,7 +1,7 @@
 """Item representations of PAD's three experts, each aware of which items are *cold* (no trained ID row).
 
 ``cold`` is a non-persistent (N+1,) bool buffer the owning model sets: the items never seen in training,
-plus, while training, items dropped on purpose so the cold path learns (see ``mmrec.models.pad``).
+plus, while training, items dropped on purpose so the cold path learns (see :mod:`mmrec.items.cold`).
 ``hidden`` (same shape) marks items that are not in the catalogue yet: while training, the never-seen items
 map to zero vectors, so they are never learned as "always negative" and only reach scores at evaluation.
 - ``ColdIDItems``: the ID table; a cold item's row is zero (its ID vector carries nothing).
@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from alignment.align import AlignedItems, ContentItems, ProjectorConfig
-from mmrec.models.item_repr import ItemRepresentation
+from mmrec.items.base import ItemRepresentation
+
+
+def _copy(target: torch.Tensor, value: torch.Tensor, what: str) -> None:
+    if target.shape != value.shape:
+        raise ValueError(f"{what} is {list(value.shape)}, the item side holds {list(target.shape)}")
+    with torch.no_grad():
+        target.copy_(value)
 
 
 class _ColdAware(ItemRepresentation):
@@ -45,6 +52,10 @@ class ColdIDItems(_ColdAware):
     def vectors(self, items: torch.Tensor) -> torch.Tensor:
         return self.weight(items) * (~self.cold[items]).unsqueeze(-1)
 
+    def load_table(self, table: torch.Tensor) -> None:
+        """Copy a pre-trained ID table (N + 1, dim) in."""
+        _copy(self.weight.weight, table, "ID table")
+
 
 class AlignedContentItems(_ColdAware):
     """PAD's aligned item embedding over an ID-table copy and frozen content (``alignment.AlignedItems``)."""
@@ -58,6 +69,11 @@ class AlignedContentItems(_ColdAware):
     def vectors(self, items: torch.Tensor) -> torch.Tensor:
         return self.aligned(items, self.cold)
 
+    def load_tables(self, id_table: torch.Tensor, content: torch.Tensor) -> None:
+        """Copy the anchor's ID table (N + 1, dim) into e' and the frozen content (N + 1, d_c) in."""
+        _copy(self.aligned.ids.weight, id_table, "ID table")
+        _copy(self.aligned.content.content, content, "content")
+
 
 class ProjectedContentItems(_ColdAware):
     """Items as P(t_i), a projector over frozen content; needs no ID row, so cold items are served as is."""
@@ -70,3 +86,7 @@ class ProjectedContentItems(_ColdAware):
 
     def vectors(self, items: torch.Tensor) -> torch.Tensor:
         return self.content(items)
+
+    def load_content(self, content: torch.Tensor) -> None:
+        """Copy the frozen content table (N + 1, d_c) in."""
+        _copy(self.content.content, content, "content")

@@ -2,6 +2,9 @@
 
 Each file holds ``embeddings`` (N + 1, d) float32 with row 0 = padding zeros and ``mask`` (N + 1,) bool,
 False where the item lacks that modality (a missing poster, empty text). Models look items up by index.
+One reader for every consumer: :func:`load_modalities` gives the raw tables (missing rows zero), and
+:func:`content_matrix` combines modalities by concatenating their row-wise L2-normalised tables, so no modality
+dominates by scale.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 MODALITY_ORDER = ("text", "image", "llm")
@@ -38,6 +42,20 @@ def load_modalities(directory: str | Path, names: list[str] | None = None
     if len(set(sizes.values())) > 1:
         raise ValueError(f"modality tables disagree on the number of items: {sizes}")
     return tables
+
+
+def content_matrix(directory: str | Path, modalities: list[str], n_items: int) -> torch.Tensor:
+    """(N+1, Σd) content matrix: each modality L2-normalised per row, missing rows and row 0 zero, concatenated."""
+    if not modalities:
+        raise ValueError("content_matrix needs at least one modality")
+    tables = load_modalities(directory, list(modalities))
+    parts = []
+    for modality in modalities:
+        emb, mask = tables[modality]
+        if emb.shape[0] != n_items + 1:
+            raise ValueError(f"{modality} embeddings have {emb.shape[0]} rows, expected {n_items + 1} (N+1)")
+        parts.append(F.normalize(emb, dim=1) * mask.unsqueeze(1))
+    return torch.cat(parts, dim=1)
 
 
 def save_modalities(directory: str | Path, tables: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:

@@ -1,0 +1,158 @@
+"""The model catalogue: the one explicit table of every model mmrec trains, in the style of RecBole 3.0's
+``MODEL_TABLE``. No import-time registration, no import magic.
+
+A row is a :class:`ModelSpec`: the name a recipe uses, the task (which stage trains it), the model class, its
+config dataclass, its trainer (``None`` for models fitted by counting or reading content, which have no seed), and
+named variants (config overrides that a recipe names like models and the report shows as rows, e.g. ``moc3``,
+``din_mm``, ``pad_no_mmd``). A model class says its own ``model_type`` (what a saved ``config.json`` records);
+:func:`model_class` finds a class by it, which is how :func:`mmrec.hub.load_model` loads any saved model.
+
+Adding a model = one file (config dataclass + model class) and one row below; see CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+from torch import nn
+
+from mmrec.core.config import ConfigError, from_dict, suggest
+from mmrec.ctr.train import train_ctr
+from mmrec.models.content_knn import ContentKNN, ContentKNNConfig
+from mmrec.models.ctr.deepfm import DeepFM, DeepFMConfig
+from mmrec.models.ctr.diff_msin import DiffMSIN, DiffMSINConfig
+from mmrec.models.ctr.din import DIN, DINConfig
+from mmrec.models.ctr.lr import LogisticRegression, LRConfig
+from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from mmrec.models.popularity import Popularity, PopularityConfig
+from mmrec.models.sasrec import SASRec, SASRecConfig
+from mmrec.models.semantic_sasrec import SemanticSASRec, SemanticSASRecConfig
+from mmrec.pad.config import PADConfig
+from mmrec.pad.model import PAD
+from mmrec.pad.tower import AlignedTower
+from mmrec.pad.train import align, train_pad
+from mmrec.train.sequential import SequentialTrainer
+
+Task = Literal["sequential", "pad", "ctr"]
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A named setting of a model: config overrides (the recipe's own values win), and for CTR models whether
+    items come through the triple-expert item side (:class:`~mmrec.items.triple.TripleExpertItems`)."""
+
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    triple_items: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One catalogue row."""
+
+    name: str
+    task: Task  # sequential: stage train_seq; pad: stages align / pad; ctr: stage ctr
+    model_class: type[nn.Module]
+    config_class: type
+    trainer: Callable[..., Any] | None  # None: no training (count / content baselines), evaluated once
+    description: str
+    variants: Mapping[str, Variant] = dataclasses.field(default_factory=dict)
+
+    @property
+    def needs_codes(self) -> bool:
+        """Whether the model reads semantic IDs from the quantize stage."""
+        return getattr(self.model_class, "needs_codes", False)
+
+
+def _variants(**rows: Variant) -> Mapping[str, Variant]:
+    return MappingProxyType(rows)
+
+
+MODEL_TABLE: tuple[ModelSpec, ...] = (
+    # sequential recommenders (stage train_seq)
+    ModelSpec("popularity", "sequential", Popularity, PopularityConfig, None, "most-interacted items first (floor)"),
+    ModelSpec("content_knn", "sequential", ContentKNN, ContentKNNConfig, None,
+              "cosine of item content to the history's mean"),
+    ModelSpec("sasrec", "sequential", SASRec, SASRecConfig, SequentialTrainer, "causal self-attention over item IDs"),
+    ModelSpec("gru4rec", "sequential", GRU4Rec, GRU4RecConfig, SequentialTrainer, "GRU over item IDs"),
+    ModelSpec("sasrec_sem", "sequential", SemanticSASRec, SemanticSASRecConfig, SequentialTrainer,
+              "SASRec over item ID + the semantic IDs of a quantize variant (rq<s>: one residual quantizer with s x "
+              "the levels; moc<n>: n Mixture-of-Codes codebooks)",
+              _variants(**{f"{kind}{n}": Variant({"variant": f"{kind}{n}"}) for kind in ("rq", "moc")
+                           for n in (1, 2, 3, 7)})),
+    # PAD (stages align, then pad): the aligned tower, then triple experts; ablations are pad_<name> variants
+    ModelSpec("aligned_tower", "pad", AlignedTower, PADConfig, align,
+              "PAD's align step: a copy of the anchor over GELU(W[e'; P(t)]), trained with L_rec + λ MK-MMD"),
+    ModelSpec("pad", "pad", PAD, PADConfig, train_pad, "ID / aligned / content experts mixed by a frequency gate",
+              _variants(pad_no_mmd=Variant({"mmd_weight": 0.0}), pad_uniform_gate=Variant({"gate": "uniform"}),
+                        pad_user_gate=Variant({"gate": "user"}), pad_text=Variant({"content": ["text"]}),
+                        pad_image=Variant({"content": ["image"]}), pad_llm=Variant({"content": ["llm"]}),
+                        pad_concat=Variant({"content": ["text", "image", "llm"]}))),
+    # CTR models (stage ctr)
+    ModelSpec("lr", "ctr", LogisticRegression, LRConfig, train_ctr, "logistic regression on IDs and features"),
+    ModelSpec("deepfm", "ctr", DeepFM, DeepFMConfig, train_ctr, "FM + MLP over the feature fields"),
+    ModelSpec("din", "ctr", DIN, DINConfig, train_ctr, "target attention over the history",
+              _variants(din_mm=Variant({"use_modalities": True}), din_te=Variant(triple_items=True),
+                        din_mm_te=Variant({"use_modalities": True}, triple_items=True))),
+    ModelSpec("diff_msin", "ctr", DiffMSIN, DiffMSINConfig, train_ctr,
+              "diffusion-based multimodal synergy interest network",
+              _variants(diff_msin_no_src=Variant({"use_src": False, "eps_weight": 0.0}),
+                        diff_msin_no_dec=Variant({"decouple_weight": 0.0}),
+                        diff_msin_no_image=Variant({"modalities": ["text"]}),
+                        diff_msin_te=Variant(triple_items=True))),
+)
+
+_BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
+for _spec in MODEL_TABLE:
+    _BY_NAME[_spec.name] = (_spec, Variant())
+    _BY_NAME.update({name: (_spec, variant) for name, variant in _spec.variants.items()})
+
+
+def names(task: Task | None = None) -> list[str]:
+    """Every name a recipe may use (models and their variants), of one task or all."""
+    return [name for name, (spec, _) in _BY_NAME.items() if task is None or spec.task == task]
+
+
+def resolve(name: str, where: str = "model", task: Task | None = None) -> tuple[ModelSpec, Variant]:
+    """The row and variant a recipe name stands for; an unknown name is a ConfigError with the closest one."""
+    valid = names(task)
+    if name not in valid:
+        raise ConfigError(f"unknown model '{where}.{name}'{suggest(name, valid)}" if where != "model"
+                          else f"unknown model '{name}'{suggest(name, valid)}")
+    return _BY_NAME[name]
+
+
+def lookup(name: str, where: str = "model", task: Task | None = None) -> ModelSpec:
+    return resolve(name, where, task)[0]
+
+
+def model_config(name: str, params: Mapping[str, Any] | Any, where: str, shared: Mapping[str, Any] = _NONE) -> Any:
+    """The typed config of ``name``: ``shared`` section settings (where the config has the field), the variant's
+    overrides, then the recipe's own ``params`` (unknown keys are an error naming ``where``)."""
+    spec, variant = resolve(name)
+    if isinstance(params, spec.config_class):
+        return params
+    fields = {f.name for f in dataclasses.fields(spec.config_class)}
+    data = {**{k: v for k, v in shared.items() if k in fields}, **variant.overrides, **params}
+    return from_dict(spec.config_class, data, where)
+
+
+def model_class(model_type: str) -> type[nn.Module]:
+    """The class whose saved folders record ``model_type`` (KeyError naming the known types otherwise)."""
+    for spec in MODEL_TABLE:
+        if getattr(spec.model_class, "model_type", None) == model_type:
+            return spec.model_class
+    known = sorted({spec.model_class.model_type for spec in MODEL_TABLE})
+    raise KeyError(f"unknown model_type '{model_type}'{suggest(model_type, known)}")
+
+
+def build(name: str, config: Any, data: Any, item_repr: Any = None) -> nn.Module:
+    """A sequential model of row or variant ``name`` from its typed config and the training data
+    (:class:`~mmrec.models.base.ModelData`); variant settings fill the config fields left empty."""
+    spec, variant = resolve(name)
+    unset = {k: v for k, v in variant.overrides.items() if not getattr(config, k)}
+    config = dataclasses.replace(config, **unset) if unset else config
+    return spec.model_class.build(config, data, item_repr)

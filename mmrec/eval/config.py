@@ -1,0 +1,19 @@
+"""The recipe's ``eval`` section: full-ranking evaluation settings and the cold-item breakdown."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Full-ranking evaluation and the cold-item breakdown."""
+
+    ks: list[int] = dataclasses.field(default_factory=lambda: [5, 10, 20])
+    cold_threshold: int = 5
+    n_bins: int = 10
+    noisy_bin_min_targets: int = 30
+    batch_size: int = 1024
+    ties: Literal["optimistic", "pessimistic"] = "optimistic"  # equal scores count for / against the target

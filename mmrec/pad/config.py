@@ -1,0 +1,56 @@
+"""PAD's one configuration: the recipe's ``pad`` section, which is also what a saved PAD or aligned tower holds.
+
+The architecture beyond these settings comes from elsewhere and is passed beside the config: the backbone's own
+config (``train.models[<backbone>]``, e.g. a :class:`~mmrec.models.sasrec.SASRecConfig`) and the width of the
+content table (from the ``encode`` artifact).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from alignment.align import ProjectorConfig
+from mmrec.core.config import ConfigError
+
+ABLATION_NAMES = ("no_mmd", "uniform_gate", "user_gate", "text", "image", "llm", "concat")
+
+
+@dataclasses.dataclass
+class PADConfig:
+    """PAD (METHODS.md §1): pre-train an ID backbone, align content to it, mix ID / aligned / content experts."""
+
+    enabled: bool = False  # run the align and pad stages (needs the content modalities from encode)
+    backbone: Literal["sasrec", "gru4rec"] = "sasrec"
+    content: list[Literal["text", "image", "llm"]] = dataclasses.field(default_factory=lambda: ["text"])
+    content_dir: str | None = None  # use this folder of <modality>.safetensors instead of the encode stage's
+    mmd_weight: float = 0.2  # λ of L_rec + λ · MK-MMD; 0 = the no-MMD ablation
+    projector_layers: int = 2  # content projector: d_content -> d, then (layers - 1) x d -> d
+    projector_dropout: float = 0.1
+    n_bins: int = 10  # frequency bins of equal interaction mass, plus one for never-seen items
+    gate: Literal["frequency", "uniform", "user"] = "frequency"  # user: also sees the user (slower scoring)
+    gate_hidden: int = 64  # width of the user-aware gate's MLP
+    cold_dropout: float = 0.0  # share of items treated as never-seen per training step (trains the cold path)
+    align_lr: float = 1e-3
+    finetune_lr: float = 5e-4
+    align_epochs: int = 10  # the rest of the optimisation (batch size, patience, loss) is the train section's
+    finetune_epochs: int = 10
+    ablations: list[Literal["no_mmd", "uniform_gate", "user_gate", "text", "image", "llm", "concat"]] = dataclasses.field(
+        default_factory=list)  # extra rows pad_<name> (catalogue variants of `pad`), each changing one setting
+
+    def validate(self) -> None:
+        if not self.content:
+            raise ConfigError("pad.content must name at least one modality (text, image, llm)")
+        if self.mmd_weight < 0 or not 0.0 <= self.cold_dropout < 1.0 or self.projector_layers < 1:
+            raise ConfigError("pad: mmd_weight must be >= 0, cold_dropout in [0, 1), projector_layers >= 1")
+        if self.n_bins < 1 or self.gate_hidden < 1:
+            raise ConfigError(f"pad: n_bins ({self.n_bins}) and gate_hidden ({self.gate_hidden}) must be >= 1")
+
+    def projector(self, content_dim: int, dim: int) -> ProjectorConfig:
+        """The content projector P: content_dim -> dim, then (layers - 1) x dim -> dim."""
+        return ProjectorConfig(content_dim, dim, self.projector_layers, self.projector_dropout)
+
+    def tower_key(self) -> str:
+        """Names an aligned tower by what shapes it; PAD rows with the same key share one tower."""
+        return (f"{'+'.join(self.content)}-mmd{self.mmd_weight:g}-p{self.projector_layers}"
+                f"x{self.projector_dropout:g}-cd{self.cold_dropout:g}-lr{self.align_lr:g}-e{self.align_epochs}")

@@ -1,0 +1,119 @@
+"""PAD's disentangle step: triple experts (ID, aligned, content) mixed by a frequency-aware gate.
+
+Each expert is a full backbone (SASRec, GRU4Rec, ...) with its own item table and sequence encoder, scoring
+s_k = <u_k, e_k(i)>. Items are cut into frequency bins of equal interaction mass plus a never-seen bin; each
+expert has a logit a_k[b] per bin and w_k = σ(a_k[b]) / Σ_j σ(a_j[b]); score = Σ_k w_k s_k.
+
+Because the bin gate depends on the item only, score = <[u_1; u_2; u_3], [w_1 e_1; w_2 e_2; w_3 e_3]>: PAD is
+itself a ``SequentialRecommender`` whose user vector is the experts' concatenated and whose item representation
+is the gated concatenation, so the shared trainer, losses and evaluation apply unchanged.
+
+With ``gate="user"`` the weights also see the user (an MLP over [bin one-hot; u], started at the bin gate);
+the score stays one inner product by giving every bin its own block: the user side holds w_k(u, b) u_k in
+block b, an item's vector is [e_1; e_2; e_3] in the block of its bin (P times wider, so slower to score).
+
+Cold items (no trained ID row) have no ID-expert weight and reach the score through the aligned expert (which
+uses P(t) in place of e') and the content expert. ``cold_dropout`` treats a random share of items as cold at
+every training step, so the cold path and the never-seen bin's gate are trained, not left at initialisation.
+
+A PAD is built from its config, the experts' architecture and the training count of every item (kept as the
+``item_counts`` buffer, from which the bins are cut), so ``save_pretrained`` / ``mmrec.hub.load_model`` need no
+training data. :meth:`PAD.from_anchor` builds one from a trained anchor and aligned tower.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmrec.items.cold import ColdItemsMixin, never_seen_mask
+from mmrec.items.gate import BinBlockItems, FrequencyGate, GatedExpertItems, UserAwareGate, gate_positions
+from mmrec.models.base import SequentialRecommender
+from mmrec.pad.config import PADConfig
+from mmrec.pad.experts import Experts, upgrade_v1
+from mmrec.pad.tower import AlignedTower
+
+
+class PAD(ColdItemsMixin, SequentialRecommender):
+    """Triple experts ``experts[0..2]`` = ID, aligned, content, each a backbone; user vector = their concatenation.
+
+    ``item_counts``: training interactions per item index 0..N. The experts start from zero tables and zero
+    content (see :class:`~mmrec.pad.experts.Experts`); :meth:`from_anchor` copies the pre-trained weights in.
+    """
+
+    model_type = "pad"
+
+    def __init__(self, config: PADConfig, experts: Experts, item_counts: np.ndarray | torch.Tensor):
+        super().__init__()
+        config.validate()
+        self.config, self.cold_dropout, self.architecture = config, config.cold_dropout, experts
+        counts = np.asarray(item_counts)
+        if counts.ndim != 1 or len(counts) < 2 or (counts < 0).any():
+            raise ValueError(f"item_counts must be one non-negative count per item index 0..N (N >= 1), "
+                             f"got shape {list(counts.shape)}")
+        self.register_buffer("item_counts", torch.tensor(counts, dtype=torch.int64))
+        self.n_items = len(counts) - 1
+        # the aligned expert is built last: the tower's weights always replace its initial ones, so the
+        # content expert's initialisation does not depend on the aligned expert's architecture
+        id_expert, content_expert = experts.id_expert(self.n_items), experts.content_expert(self.n_items)
+        self.experts = nn.ModuleList([id_expert, experts.aligned_expert(self.n_items), content_expert])
+        self.max_len = id_expert.max_len
+        positions, n_positions = gate_positions(counts, config.n_bins)
+        reprs = [e.item_repr for e in self.experts]
+        if config.gate == "user":
+            self.item_repr = BinBlockItems(reprs, positions, n_positions)
+            self.user_gate = UserAwareGate(n_positions, self.item_repr.expert_dim, config.gate_hidden)
+        else:
+            self.item_repr = GatedExpertItems(
+                reprs, FrequencyGate(positions, n_positions, learnable=config.gate == "frequency"))
+        self.register_buffer("never_seen", never_seen_mask(counts))
+        self.resample_cold()
+
+    @classmethod
+    def from_anchor(cls, anchor: SequentialRecommender, tower: AlignedTower, content: torch.Tensor,
+                    item_counts: np.ndarray, config: PADConfig) -> "PAD":
+        """Triple experts: ID (anchor copy), aligned (tower copy), content (fresh projector + fresh encoder)."""
+        pad = cls(config, Experts(config, tower.architecture.backbone_config, content.shape[1]), item_counts)
+        id_expert, aligned_expert, content_expert = pad.experts
+        id_expert.load_state_dict(anchor.state_dict())  # same keys: the ID table and the encoder
+        aligned_expert.load_state_dict(tower.backbone.state_dict())
+        content_expert.item_repr.load_content(content)
+        return pad
+
+    def hub_init_args(self) -> dict[str, Any]:
+        return self.architecture.init_args()
+
+    @classmethod
+    def hub_rebuild_args(cls, init_args: dict[str, Any], config: PADConfig) -> dict[str, Any]:
+        return {"experts": Experts.from_json(config, init_args["backbone_config"], init_args["content_dim"])}
+
+    @classmethod
+    def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:
+        old = saved["config"]
+        return upgrade_v1(saved, "experts", {k: old[k] for k in ("n_bins", "gate", "gate_hidden", "cold_dropout")})
+
+    def cold_reprs(self) -> list[nn.Module]:
+        return [self.item_repr, *(e.item_repr for e in self.experts)]
+
+    def forward(self, histories: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.resample_cold()
+        return self.encode_sequence(histories)
+
+    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
+        users = torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1)
+        if self.config.gate != "user":
+            return users
+        dims = torch.tensor([e.item_repr.dim for e in self.experts], device=users.device)
+        weights = self.user_gate(users).repeat_interleave(dims, dim=-1)  # (..., P, D): w_k(u, b) on u_k's dims
+        return (weights * users.unsqueeze(-2)).flatten(-2)
+
+    def expert_weights(self) -> torch.Tensor:
+        """(N+1, 3) current gate weights per item (ID, aligned, content); item-only gates."""
+        if self.config.gate == "user":
+            raise ValueError("the user-aware gate's weights depend on the user: call user_gate(u)")
+        return self.item_repr.weights(torch.arange(self.n_items + 1, device=self.never_seen.device))

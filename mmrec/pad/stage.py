@@ -1,0 +1,137 @@
+"""PAD's two pipeline stages on each sequential split, for every seed: ``align`` then ``pad``.
+
+``align``: the anchor is the backbone ``train_seq`` trained for the same split and seed (frozen, read only). For
+every distinct alignment the report's PAD rows need (content source, λ, projector; :meth:`PADConfig.tower_key`), a
+tower is trained with L_rec + λ · MK-MMD and saved under ``towers/<split>/<tower_key>/seed<seed>/``.
+
+``pad``: per (split, seed, row), the ID expert (an anchor copy), the aligned expert (the row's tower) and a fresh
+content expert, mixed by the frequency gate and fine-tuned with the recommendation loss; tested once with the
+best-validation weights, saved under ``models/<split>/<row>/seed<seed>/``. Rows are ``pad`` and its catalogue
+variants ``pad_<ablation>`` for each of ``pad.ablations``, summarised across seeds like every other report row.
+
+Item content comes from the ``encode`` artifact (or ``pad.content_dir`` in the same ``<modality>.safetensors``
+layout); ``pad.enabled: false`` skips both stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from mmrec import catalogue
+from mmrec.core.config import ConfigError
+from mmrec.core.io import fingerprint_tree, write_json
+from mmrec.core.modalities import content_matrix
+from mmrec.data.prepared import load_prepared
+from mmrec.data.splits import SequentialSplit
+from mmrec.eval.evaluate import evaluate, ranking_cases
+from mmrec.eval.summary import summarise
+from mmrec.models.base import SequentialRecommender
+from mmrec.pad.config import PADConfig
+from mmrec.pad.tower import AlignedTower
+from mmrec.pipeline import Stage, StageContext
+from mmrec.recipe import RecipeConfig
+
+
+def rows(config: PADConfig) -> dict[str, PADConfig]:
+    """Report rows: ``pad`` with the recipe's settings, plus ``pad_<ablation>`` (catalogue variants) for each of
+    ``pad.ablations``, each changing one setting."""
+    spec = catalogue.lookup("pad")
+    out = {"pad": config}
+    for name in config.ablations:
+        out[f"pad_{name}"] = dataclasses.replace(config, ablations=[], **spec.variants[f"pad_{name}"].overrides)
+    return out
+
+
+def load_anchor(cfg: RecipeConfig, train_seq: Path, split_name: str, n_items: int, seed: int
+                ) -> SequentialRecommender:
+    """The backbone ``train_seq`` trained on this split with this seed (its Hub folder), in eval mode."""
+    name = cfg.pad.backbone
+    folder = train_seq / "models" / split_name / name / f"seed{seed}"
+    if not folder.is_dir():
+        raise ConfigError(f"pad.backbone '{name}': no saved model at {folder} (train_seq trains PAD's anchor)")
+    model = catalogue.lookup(name).model_class.from_pretrained(folder)
+    if model.n_items != n_items:
+        raise ConfigError(f"{folder}: the anchor scores {model.n_items} items, split '{split_name}' has {n_items}")
+    return model
+
+
+class ContentCache:
+    """Content matrices of one split's catalogue, loaded once per modality combination."""
+
+    def __init__(self, directory: Path, n_items: int):
+        self.directory, self.n_items = directory, n_items
+        self._cache: dict[tuple[str, ...], torch.Tensor] = {}
+
+    def __call__(self, modalities: list[str]) -> torch.Tensor:
+        key = tuple(modalities)
+        if key not in self._cache:
+            self._cache[key] = content_matrix(self.directory, list(key), self.n_items)
+        return self._cache[key]
+
+
+def sequential_splits(cfg: RecipeConfig, prepare: Path) -> dict[str, SequentialSplit]:
+    _, splits = load_prepared(prepare)
+    return {name: splits[name] for name in cfg.train.splits if name in splits}  # type: ignore[misc]
+
+
+def content_dir(ctx: StageContext) -> Path:
+    """Item embeddings: the encode stage's artifact, unless ``pad.content_dir`` names another folder."""
+    return Path(ctx.cfg.pad.content_dir) if ctx.cfg.pad.content_dir else ctx.inputs["encode"]
+
+
+def run_align(ctx: StageContext) -> None:
+    cfg = ctx.cfg
+    if not cfg.pad.enabled:
+        write_json(ctx.out / "towers.json", {})
+        return
+    towers = {row.tower_key(): row for row in rows(cfg.pad).values()}
+    trainer = catalogue.lookup("aligned_tower").trainer
+    splits = sequential_splits(cfg, ctx.inputs["prepare"])
+    for split_name, split in splits.items():
+        content = ContentCache(content_dir(ctx), split.n_items)
+        for seed in cfg.seeds:
+            anchor = load_anchor(cfg, ctx.inputs["train_seq"], split_name, split.n_items, seed)
+            for key, settings in towers.items():
+                tower = trainer(anchor, content(settings.content), split, settings, cfg.train, seed)
+                tower.save_pretrained(ctx.out / "towers" / split_name / key / f"seed{seed}")
+    write_json(ctx.out / "towers.json", {"towers": sorted(towers), "splits": list(splits), "seeds": cfg.seeds})
+
+
+def run_pad(ctx: StageContext) -> None:
+    cfg = ctx.cfg
+    if not cfg.pad.enabled:
+        write_json(ctx.out / "results.json", {})
+        return
+    trainer = catalogue.lookup("pad").trainer
+    results: dict[str, dict] = {}
+    for split_name, split in sequential_splits(cfg, ctx.inputs["prepare"]).items():
+        content = ContentCache(content_dir(ctx), split.n_items)
+        per_row: dict[str, list[dict]] = {row: [] for row in rows(cfg.pad)}
+        for seed in cfg.seeds:
+            anchor = load_anchor(cfg, ctx.inputs["train_seq"], split_name, split.n_items, seed)
+            for row, settings in rows(cfg.pad).items():
+                tower = AlignedTower.from_pretrained(
+                    ctx.inputs["align"] / "towers" / split_name / settings.tower_key() / f"seed{seed}")
+                model = trainer(anchor, tower, content(settings.content), split, settings, cfg.train, seed)
+                per_row[row].append(evaluate(model, ranking_cases(split, "test"), split.item_train_counts(),
+                                             cfg.eval))
+                model.save_pretrained(ctx.out / "models" / split_name / row / f"seed{seed}")
+        for row, per_seed in per_row.items():
+            summary = summarise(per_seed)
+            summary["seeds"], summary["config"] = cfg.seeds, dataclasses.asdict(rows(cfg.pad)[row])
+            summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"]} for s, r in zip(cfg.seeds, per_seed)]
+            results.setdefault(split_name, {})[row] = summary
+    write_json(ctx.out / "results.json", results)
+
+
+def content_fingerprint(cfg: RecipeConfig) -> str:
+    return fingerprint_tree(Path(cfg.pad.content_dir)) if cfg.pad.content_dir else ""
+
+
+ALIGN = Stage(name="align", run=run_align, needs=("prepare", "encode", "train_seq"), sections=("seeds", "train", "pad"),
+              version="2", fingerprint=content_fingerprint)
+PAD_STAGE = Stage(name="pad", run=run_pad, needs=("prepare", "encode", "train_seq", "align"),
+                  sections=("seeds", "eval", "train", "pad"), version="2", fingerprint=content_fingerprint)

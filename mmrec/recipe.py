@@ -1,0 +1,137 @@
+"""The recipe schema: one typed dataclass per section, loaded from YAML with ``key=value`` overrides.
+
+Sections live with the code that reads them (``data`` and ``split`` in :mod:`mmrec.data.config`, ``eval`` in
+:mod:`mmrec.eval.config`, ``train`` in :mod:`mmrec.train.config`, ``pad`` in :mod:`mmrec.pad.config`, ``ctr`` in
+:mod:`mmrec.ctr.config`); this module assembles them and checks every model name and hyper-parameter against the
+one model catalogue when the recipe loads, so a typo stops the run before any stage starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+from mmrec import catalogue
+from mmrec.core.config import ConfigError, from_dict, merge, parse_overrides, read_yaml_mapping, suggest
+from mmrec.ctr.config import CTRConfig
+from mmrec.data.config import DataConfig, SplitConfig
+from mmrec.eval.config import EvalConfig
+from mmrec.pad.config import PADConfig
+from mmrec.train.config import TrainConfig
+
+
+@dataclasses.dataclass
+class EncoderSpec:
+    """One item encoder of the ``encode`` stage; ``options`` go to the encoder class (pooling, batch_size, ...)."""
+
+    kind: Literal["text", "image", "llm"] = "text"
+    model: str | None = None  # Hub id or local path; null = the offline default of that kind
+    tuning: Literal["frozen", "lora"] = "frozen"
+    lora: dict[str, Any] = dataclasses.field(default_factory=dict)  # r, alpha, dropout, target_modules, steps, ...
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class EncodeConfig:
+    """Item encoders by output name (``text``, ``image``, ``llm``, ...); embeddings are cached across runs."""
+
+    encoders: dict[str, EncoderSpec] = dataclasses.field(default_factory=dict)  # none unless the recipe names them
+    cache_dir: str | None = None  # default: <run dir>/cache/embeddings
+
+
+@dataclasses.dataclass
+class CodeVariant:
+    """One semantic-ID variant: ``n_codebooks`` independent residual quantizers of ``levels`` x 2**nbits codes."""
+
+    n_codebooks: int = 3
+    levels: int = 3
+    nbits: int = 8
+    view_dim: int | None = None  # each codebook's random projection width; null = a full-width rotation
+    suffix: bool = False  # append a collision-suffix level (makes every codebook's tuple unique)
+
+    def validate(self) -> None:
+        if self.n_codebooks < 1 or self.levels < 1 or not 1 <= self.nbits <= 16:
+            raise ConfigError("quantize variant: n_codebooks and levels must be >= 1 and nbits in [1, 16]")
+
+
+@dataclasses.dataclass
+class QuantizeConfig:
+    """Mixture-of-Codes semantic IDs (METHODS.md §2) fitted on one item-embedding source of the ``encode`` stage.
+
+    Variants: ``moc<N>`` for every N in ``n_codebooks`` (N codebooks x ``levels``), ``rq<s>`` for every s in
+    ``rq_scales`` (one codebook with s x ``levels`` levels: the single deeper quantizer), plus any explicit
+    ``variants``. Items without the source modality get a reserved code (2**nbits) at every level.
+    """
+
+    source: Literal["text", "image", "llm", "concat"] = "text"  # "aligned" (PAD) is reserved for later
+    n_codebooks: list[int] | int = dataclasses.field(default_factory=lambda: [1, 2, 3, 7])
+    rq_scales: list[int] = dataclasses.field(default_factory=lambda: [1])
+    levels: int = 3
+    nbits: int = 8
+    view_dim: int | None = None
+    suffix: bool = False
+    variants: dict[str, CodeVariant] = dataclasses.field(default_factory=dict)
+    modalities_dir: str | None = None  # read the source from these modality tables instead of the encode stage's
+    train_size: int = 65536
+    niter: int = 20
+    seed: int = 0
+
+    def validate(self) -> None:
+        counts = [self.n_codebooks] if isinstance(self.n_codebooks, int) else self.n_codebooks
+        if any(n < 1 for n in counts) or any(s < 1 for s in self.rq_scales):
+            raise ConfigError("quantize.n_codebooks and quantize.rq_scales must be >= 1")
+        CodeVariant(1, self.levels, self.nbits).validate()
+
+    def all_variants(self) -> dict[str, CodeVariant]:
+        """Every variant by name (the names models refer to)."""
+        counts = [self.n_codebooks] if isinstance(self.n_codebooks, int) else self.n_codebooks
+        out = {f"rq{s}": CodeVariant(1, s * self.levels, self.nbits, self.view_dim, self.suffix)
+               for s in self.rq_scales}
+        out.update({f"moc{n}": CodeVariant(n, self.levels, self.nbits, self.view_dim, self.suffix) for n in counts})
+        out.update(self.variants)
+        return out
+
+
+@dataclasses.dataclass
+class RecipeConfig:
+    """A whole recipe: one dataset, its splits, and the settings of every stage."""
+
+    name: str = "recipe"
+    seed: int = 0
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    encode: EncodeConfig = dataclasses.field(default_factory=EncodeConfig)
+    ctr: CTRConfig = dataclasses.field(default_factory=CTRConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    pad: PADConfig = dataclasses.field(default_factory=PADConfig)
+    quantize: QuantizeConfig = dataclasses.field(default_factory=QuantizeConfig)
+
+    def validate(self) -> None:
+        """Model names and their hyper-parameters against the catalogue, at load time (not when a stage runs)."""
+        for name, params in list(self.train.models.items()):
+            spec = catalogue.lookup(name, "train.models", task="sequential")
+            if params is not None and not isinstance(params, (dict, spec.config_class)):
+                raise ConfigError(f"train.models.{name}: expected a mapping of hyper-parameters, got {params!r}")
+            self.train.models[name] = catalogue.model_config(name, params or {}, f"train.models.{name}")
+        for name in self.ctr.models:
+            catalogue.lookup(name, "ctr.models", task="ctr")
+        for name, params in self.ctr.model_overrides.items():
+            if name not in self.ctr.models:
+                raise ConfigError(f"ctr.model_overrides.{name}: not one of ctr.models "
+                                  f"{suggest(name, list(self.ctr.models))}")
+            catalogue.model_config(name, params, f"ctr.model_overrides.{name}", self.ctr.shared_fields())
+        if self.pad.enabled and self.pad.backbone not in self.train.models:
+            raise ConfigError(f"pad.backbone '{self.pad.backbone}' must be one of train.models (it is PAD's anchor); "
+                              f"train.models: {sorted(self.train.models) or 'none'}")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
+    """Load a recipe YAML, apply ``key=value`` overrides, and check everything against the dataclasses."""
+    raw = merge(read_yaml_mapping(path), parse_overrides(overrides or []))
+    try:
+        return from_dict(RecipeConfig, raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

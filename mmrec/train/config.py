@@ -1,0 +1,35 @@
+"""The recipe's ``train`` section: the sequential models to train and the optimisation settings they share."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from mmrec.core.config import ConfigError
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Sequential models to train and evaluate on each sequential split, for every seed in ``seeds``.
+
+    ``models`` maps a catalogue name (``mmrec.catalogue``) to its hyper-parameters; omitted keys
+    take the model config's defaults. The optimisation settings below apply to every trainable model.
+    """
+
+    models: dict[str, Any] = dataclasses.field(default_factory=dict)  # none unless the recipe names them
+    splits: list[Literal["leave-one-out", "new-items"]] = dataclasses.field(
+        default_factory=lambda: ["leave-one-out", "new-items"])
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
+    loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy over all items, or BCE with sampled negatives
+    n_negatives: int = 1  # per position, for loss = bce
+    softmax_over: Literal["all", "seen"] = "all"  # loss = ce: every item, or only items in the training sequences
+    window_stride: int | None = None  # step between a sequence's training windows; None = the model's max_len
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
