@@ -116,6 +116,8 @@ class LLMEncoder(Encoder):
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         """Tokens in each text's prompt, as the model will see it."""
+        if not texts:  # the tokenizer refuses an empty batch
+            return np.zeros(0, dtype=np.int64)
         ids = self.tokenizer([self.prompt(t) for t in texts])["input_ids"]
         return np.array([len(row) for row in ids], dtype=np.int64)
 

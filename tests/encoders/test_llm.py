@@ -70,3 +70,18 @@ def test_real_smollm2_gguf_gives_576d_embeddings() -> None:
     assert not np.allclose(emb[0], emb[2])
     np.testing.assert_allclose(encoder.encode([texts[3]]).emb[0], emb[3], atol=1e-4)
     assert encoder.fingerprint()["gguf_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_token_length_sorted_batches_keep_input_order(tiny: LLMEncoder) -> None:
+    texts = ["Heat", "A much longer item description with many more words in it", "", "Casino Royale", "x y z w"]
+    present = np.array([0, 1, 3, 4])
+    rows = np.concatenate(list(tiny.batches(texts, present)))
+    assert sorted(rows.tolist()) == present.tolist() and rows[0] == 1
+    assert (np.diff(tiny.token_lengths([texts[i] for i in rows])) <= 0).all()
+    tiny.batch_size = 2
+    emb = tiny.encode(texts).emb
+    tiny.batch_size = 4
+    with torch.inference_mode():
+        unsorted = np.stack([tiny.embed_batch([texts[i]])[0].numpy() for i in present])
+    np.testing.assert_allclose(emb[present], unsorted, atol=1e-5)
+    assert not emb[2].any()
