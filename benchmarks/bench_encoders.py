@@ -35,7 +35,7 @@ import torch
 
 from encoders.base import Encoder
 from encoders.cache import cached_encode
-from encoders.flops import matmul_flops_per_s, module_flops, transformer_flops
+from encoders.flops import int8_linear_flops_per_s, matmul_flops_per_s, module_flops, transformer_flops
 from encoders.image import ImageEncoder
 from encoders.llm import LLMEncoder
 from encoders.text import TextEncoder
@@ -107,6 +107,7 @@ def section_machine(args: argparse.Namespace) -> dict[str, Any]:
         "fp32_matmul_flops_1_thread": matmul_flops_per_s(1, args.matmul_n),
         "fp32_matmul_flops_2_threads": matmul_flops_per_s(2, args.matmul_n),
         "bf16_matmul_flops_1_thread": matmul_flops_per_s(1, args.matmul_n, torch.bfloat16, repeats=2),
+        "int8_dynamic_linear_flops_1_thread": int8_linear_flops_per_s(1, args.matmul_n),
     }
 
 
@@ -284,7 +285,8 @@ def main() -> None:
     p = results["demo_encode_prediction_1_thread"]
     rows = [
         ("fp32 matmul GFLOP/s, 1 / 2 threads", f"{m['fp32_matmul_flops_1_thread'] / 1e9:.1f} / {m['fp32_matmul_flops_2_threads'] / 1e9:.1f}"),
-        ("bf16 matmul GFLOP/s, 1 thread", f"{m['bf16_matmul_flops_1_thread'] / 1e9:.1f}"),
+        ("bf16 matmul / int8 dynamic Linear GFLOP/s, 1 thread",
+         f"{m['bf16_matmul_flops_1_thread'] / 1e9:.1f} / {m['int8_dynamic_linear_flops_1_thread'] / 1e9:.1f}"),
         ("text: TextEncoder / ST items/s", f"{t['text_items_per_s']:.1f} / {t['st_items_per_s']:.1f}"),
         ("text: throughput ours/ST (best, median)", f"{t['throughput_ratio_ours_over_st_best']:.3f}, {t['throughput_ratio_ours_over_st_median']:.3f}"),
         ("cache: encode+write s / hit s", f"{c['miss_encode_and_write_s']:.2f} / {c['hit_s']:.4f}"),

@@ -4,7 +4,8 @@
 Llama-style model over a padded (batch, length) block: the projections and MLP grow with tokens, attention
 scores and their weighted sum with tokens x length. `module_flops` counts any module's matmul and
 convolution FLOPs by running it once under `torch.utils.flop_counter`. `matmul_flops_per_s` times a square
-fp32 (or bf16) matmul, the ceiling an encoder's achieved FLOP/s is compared against.
+fp32 (or bf16) matmul, the ceiling an encoder's achieved FLOP/s is compared against;
+`int8_linear_flops_per_s` the same product through a dynamically int8-quantised Linear, for comparison.
 """
 
 from __future__ import annotations
@@ -54,6 +55,25 @@ def matmul_flops_per_s(threads: int, n: int = 1024, dtype: torch.dtype = torch.f
             start = time.perf_counter()
             torch.mm(a, b)
             best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return 2 * n**3 / best
+
+
+def int8_linear_flops_per_s(threads: int, n: int = 1024, repeats: int = 5) -> float:
+    """Best-of-`repeats` equivalent FLOP/s of an (n, n) input through a dynamically int8-quantised (n, n) Linear."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        layer = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(n, n, bias=False)), {nn.Linear})
+        x = torch.randn(n, n)
+        with torch.inference_mode():
+            layer(x)
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                layer(x)
+                best = min(best, time.perf_counter() - start)
     finally:
         torch.set_num_threads(previous)
     return 2 * n**3 / best
