@@ -10,6 +10,7 @@ last real token is found from the attention mask. The default is SmolLM2-135M-In
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
 from encoders.base import Encoder, Precision, resolve_autocast, resolve_device
+from encoders.gguf_cache import default_weights_cache, load_gguf_model
 from encoders.source import ModelSource
 
 LLMPooling = Literal["last", "mean"]
@@ -60,6 +62,7 @@ class LLMEncoder(Encoder):
         precision: Precision = "auto",
         revision: str | None = None,
         trust_remote_code: bool = False,
+        weights_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         if model is None:
             model, gguf_file = default_llm_model()
@@ -77,14 +80,20 @@ class LLMEncoder(Encoder):
         self.device = resolve_device(device)
         self.autocast_dtype = resolve_autocast(self.device, precision)
         load: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        self.weights_cache_hit: bool | None = None
         if gguf_file:
-            load["gguf_file"] = gguf_file
-        self.tokenizer = AutoTokenizer.from_pretrained(model, **load)
+            folder = self.source.folder(gguf_file)
+            cache_root = weights_cache if weights_cache is not None else default_weights_cache()
+            sha = self.source.weights_sha256(gguf_file)
+            loaded, self.tokenizer, self.weights_cache_hit = load_gguf_model(folder, gguf_file, sha, cache_root, load)
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(model, **load)
+            # The bare decoder (no LM head): hidden states are all we need, and the vocabulary projection is costly.
+            loaded = AutoModel.from_pretrained(model, dtype=torch.float32, **load)
+        self.model = loaded.to(self.device)
         self.tokenizer.padding_side = "right"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        # The bare decoder (no LM head): hidden states are all we need, and the vocabulary projection is costly.
-        self.model = AutoModel.from_pretrained(model, dtype=torch.float32, **load).to(self.device)
         self.model.eval()
         n_layers = int(self.model.config.num_hidden_layers)
         if not -(n_layers + 1) <= layer <= n_layers:
@@ -105,9 +114,16 @@ class LLMEncoder(Encoder):
             text = self.tokenizer.decode(ids[: self.max_length])
         return self.template.format(text=text)
 
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens in each text's prompt, as the model will see it."""
+        if not texts:  # the tokenizer refuses an empty batch
+            return np.zeros(0, dtype=np.int64)
+        ids = self.tokenizer([self.prompt(t) for t in texts])["input_ids"]
+        return np.array([len(row) for row in ids], dtype=np.int64)
+
     def batches(self, items: Sequence[str | None], present: np.ndarray) -> Iterator[np.ndarray]:
-        """Longest texts first, so each batch pads to similar lengths."""
-        lengths = np.array([len(items[i] or "") for i in present])
+        """Longest prompts (in tokens) first, so each batch pads to similar lengths."""
+        lengths = self.token_lengths([items[i] for i in present])  # type: ignore[misc]
         return super().batches(items, present[np.argsort(-lengths, kind="stable")])
 
     def embed_batch(self, items: Sequence[str]) -> torch.Tensor:

@@ -81,11 +81,17 @@ class TextEncoder(Encoder):
     def is_present(self, item: str | None) -> bool:
         return bool(item and item.strip())
 
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text after truncation, as the model will see them."""
+        if not texts:  # the tokenizer refuses an empty batch
+            return np.zeros(0, dtype=np.int64)
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        return np.array([len(row) for row in ids], dtype=np.int64)
+
     def batches(self, items: Sequence[str | None], present: np.ndarray) -> Iterator[np.ndarray]:
-        """Longest texts first, so each batch pads to similar lengths; rows are written back by index."""
-        lengths = np.array([len(items[i] or "") for i in present])
-        ordered = present[np.argsort(-lengths, kind="stable")]
-        return super().batches(items, ordered)
+        """Longest texts (in tokens) first, so each batch pads to similar lengths; rows are written back by index."""
+        lengths = self.token_lengths([items[i] for i in present])  # type: ignore[misc]
+        return super().batches(items, present[np.argsort(-lengths, kind="stable")])
 
     def embed_batch(self, items: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(

@@ -114,3 +114,17 @@ def test_clip_style_model_gives_projected_image_embeds(tmp_path: Path, image_roo
         expected = model.get_image_features(**pixels)
     expected = expected if isinstance(expected, torch.Tensor) else expected.pooler_output
     np.testing.assert_allclose(emb, expected.numpy(), atol=1e-5)
+
+
+def test_folded_channels_last_efficientnet_matches_the_plain_model_in_order(image_root: Path) -> None:
+    """encode() runs a BN-folded channels-last copy in parallel workers; per-image plain-model features agree."""
+    items = ["c.jpg", "broken.jpg", "a.jpg", None, "b.jpg"]
+    encoder = ImageEncoder(root=image_root, num_workers=2, batch_size=2)
+    emb, mask = encoder.encode(items)
+    assert mask.tolist() == [True, False, True, False, True]
+    with torch.inference_mode():
+        plain = np.stack([encoder.embed_batch([items[i]])[0].numpy() for i in (0, 2, 4)])
+    np.testing.assert_allclose(emb[[0, 2, 4]], plain, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(emb[0], emb[2])
+    folded = encoder.inference_model()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())

@@ -3,6 +3,7 @@ the real SmolLM2 GGUF gives 576-d embeddings (slow)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,68 @@ def test_real_smollm2_gguf_gives_576d_embeddings() -> None:
     assert not np.allclose(emb[0], emb[2])
     np.testing.assert_allclose(encoder.encode([texts[3]]).emb[0], emb[3], atol=1e-4)
     assert encoder.fingerprint()["gguf_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_token_length_sorted_batches_keep_input_order(tiny: LLMEncoder) -> None:
+    texts = ["Heat", "A much longer item description with many more words in it", "", "Casino Royale", "x y z w"]
+    present = np.array([0, 1, 3, 4])
+    rows = np.concatenate(list(tiny.batches(texts, present)))
+    assert sorted(rows.tolist()) == present.tolist() and rows[0] == 1
+    assert (np.diff(tiny.token_lengths([texts[i] for i in rows])) <= 0).all()
+    tiny.batch_size = 2
+    emb = tiny.encode(texts).emb
+    tiny.batch_size = 4
+    with torch.inference_mode():
+        unsorted = np.stack([tiny.embed_batch([texts[i]])[0].numpy() for i in present])
+    np.testing.assert_allclose(emb[present], unsorted, atol=1e-5)
+    assert not emb[2].any()
+
+
+@pytest.mark.slow
+def test_gguf_is_dequantised_once_then_loaded_from_the_float_cache(tmp_path: Path, monkeypatch) -> None:
+    """The first load parses the GGUF and writes safetensors; the second never parses it and gives
+    bit-identical embeddings."""
+    import gguf
+    import transformers
+    from transformers.integrations.gguf import reader as hf_gguf_reader
+
+    from encoders.gguf_cache import MANIFEST, entry_dir
+
+    texts = ["Toy Story (1995). Genres: Animation, Children's, Comedy.", "Heat", "GoldenEye (1995). Action"]
+    cold = LLMEncoder(batch_size=2, weights_cache=tmp_path)
+    entry = entry_dir(tmp_path, cold.source.weights_sha256(cold.gguf_file))
+    assert cold.weights_cache_hit is False and (entry / MANIFEST).is_file() and (entry / "model.safetensors").is_file()
+    assert not [p for p in entry.parent.iterdir() if p.name.endswith(".tmp")]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the GGUF was parsed again")
+
+    calls: list[dict] = []
+    real_model, real_tokenizer = transformers.AutoModel.from_pretrained, transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(gguf.GGUFReader, "__init__", refuse)
+    monkeypatch.setattr(hf_gguf_reader, "_mapped", refuse)
+    monkeypatch.setattr("encoders.gguf_cache.AutoModel.from_pretrained",
+                        lambda *a, **k: calls.append(k) or real_model(*a, **k))
+    monkeypatch.setattr("encoders.gguf_cache.AutoTokenizer.from_pretrained",
+                        lambda *a, **k: calls.append(k) or real_tokenizer(*a, **k))
+    cached = LLMEncoder(batch_size=2, weights_cache=tmp_path)
+    assert cached.weights_cache_hit is True and len(calls) == 2 and not any("gguf_file" in k for k in calls)
+    np.testing.assert_array_equal(cached.encode(texts).emb, cold.encode(texts).emb)
+    assert cached.fingerprint() == cold.fingerprint()
+
+
+def test_a_corrupt_float_cache_entry_is_not_trusted(tmp_path: Path) -> None:
+    from encoders.gguf_cache import MANIFEST, _read_entry
+    from encoders.hashing import sha256_file
+
+    entry = tmp_path / "abc"
+    entry.mkdir()
+    (entry / "model.safetensors").write_bytes(b"weights")
+    manifest = {"format": 1, "gguf_sha256": "abc", "files": {"model.safetensors": sha256_file(entry / "model.safetensors")}}
+    (entry / MANIFEST).write_text(json.dumps(manifest))
+    assert _read_entry(entry, "abc")
+    assert not _read_entry(entry, "other-gguf")
+    (entry / "model.safetensors").write_bytes(b"weightz")
+    assert not _read_entry(entry, "abc")
+    (entry / MANIFEST).write_text("{not json")
+    assert not _read_entry(entry, "abc")

@@ -75,3 +75,21 @@ def test_plain_hf_encoder_by_repo_id_offline(tiny_bert_dir: Path, hub_cache) -> 
 def test_bad_pooling_is_refused(tiny_bert_dir: Path) -> None:
     with pytest.raises(ValueError, match="pooling"):
         TextEncoder(str(tiny_bert_dir), pooling="max")  # type: ignore[arg-type]
+
+
+def test_batches_run_longest_token_count_first_and_match_unsorted(tiny_bert_dir: Path) -> None:
+    encoder = TextEncoder(str(tiny_bert_dir), batch_size=2, normalize=False)
+    texts = ["a b c d e f g h", "antidisestablishmentarianism", "x", "", "one two three", "Heat Heat"]
+    present = np.array([0, 1, 2, 4, 5])
+    rows = np.concatenate(list(encoder.batches(texts, present)))
+    assert sorted(rows.tolist()) == present.tolist()
+    lengths = encoder.token_lengths([texts[i] for i in rows])
+    assert (np.diff(lengths) <= 0).all() and lengths[0] > lengths[-1]
+    # The long single word is many word pieces but few characters: character sorting would misplace it.
+    assert rows.tolist().index(1) < rows.tolist().index(5)
+    sorted_emb = encoder.encode(texts).emb
+    unsorted = np.zeros_like(sorted_emb)
+    for start in range(0, len(present), 2):  # the same texts batched in input order
+        block = present[start : start + 2]
+        unsorted[block] = encoder.embed_batch([texts[i] for i in block]).detach().numpy()
+    np.testing.assert_allclose(sorted_emb, unsorted, atol=1e-5)
