@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from mmrec.config import EvalConfig
-from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all, target_ranks
+from mmrec.eval.evaluate import evaluate
+from mmrec.eval.metrics import RankingCases, count_with_numpy, metrics_from_ranks, rank_all, target_ranks
+from mmrec.models.popularity import Popularity
 
 
 def _ranks(scores, targets, masked=(), ties="expected"):
@@ -125,6 +127,28 @@ def test_rank_all_chunked_equals_unchunked_and_brute_force(ties):
         n_tied += tied > 0
         assert whole[c] == sum(s[i] > s[t] for i in candidates) + share * tied
     assert n_tied > 5  # the case really exercises ties
+
+
+def test_numpy_counts_match_torch_counts():
+    """CPU ranks count with numpy; the torch expression (used on GPU) must give the same counts."""
+    scores = torch.randint(0, 4, (50, 300)).float()
+    threshold = scores[:, 7]
+    above, equal = count_with_numpy(scores, threshold)
+    assert torch.equal(above, (scores > threshold[:, None]).sum(1))
+    assert torch.equal(equal, (scores == threshold[:, None]).sum(1))
+
+
+def test_evaluate_chunked_equals_unchunked_and_states_the_tie_rule():
+    rng = np.random.default_rng(1)
+    counts = np.r_[0, rng.integers(0, 4, size=40)]  # popularity with many equal counts: many ties
+    histories = [rng.choice(np.arange(1, 41), size=rng.integers(1, 8), replace=False) for _ in range(60)]
+    cases = RankingCases.build(histories, rng.integers(1, 41, size=60))
+    model = Popularity(torch.from_numpy(counts))
+    small, whole = (evaluate(model, cases, counts, EvalConfig(batch_size=b)) for b in (7, 1000))
+    small.pop("eval_seconds"), whole.pop("eval_seconds")
+    assert small == whole and whole["ties"] == "expected"
+    optimistic = evaluate(model, cases, counts, EvalConfig(ties="optimistic"))
+    assert optimistic["ties"] == "optimistic" and optimistic["overall"]["MRR@20"] > whole["overall"]["MRR@20"]
 
 
 def test_cases_pad_each_chunk_like_the_whole_and_cut_to_max_len():

@@ -86,7 +86,7 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, mask_rows: torch.T
     """Rank (float64) of each target among unmasked items. scores (B, N + 1); mask pairs (unique) index this batch."""
     rows = torch.arange(len(targets), device=scores.device)
     target_score = scores[rows, targets]
-    higher, tied = _count_above_and_equal(scores, target_score)
+    higher, tied = count_above_and_equal(scores, target_score)
     tied = tied - 1  # the target ties with itself
     # not candidates: the padding column, and every masked item but the target
     real = mask_items > 0
@@ -100,13 +100,19 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, mask_rows: torch.T
     return higher.double() + TIE_SHARE[ties] * tied.double()
 
 
-def _count_above_and_equal(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row, how many scores are > and == its threshold. On CPU numpy's count is ~5x faster than torch's bool sum."""
+def count_above_and_equal(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, how many scores are > and == its threshold (int64). On CPU numpy counts ~5x faster than torch's
+    bool sum; elsewhere (GPU) torch counts in place."""
     if scores.device.type == "cpu":
-        s, t = scores.detach().numpy(), threshold.detach().numpy()[:, None]
-        return (torch.from_numpy(np.count_nonzero(s > t, axis=1).astype(np.int64)),
-                torch.from_numpy(np.count_nonzero(s == t, axis=1).astype(np.int64)))
+        return count_with_numpy(scores, threshold)
     return (scores > threshold[:, None]).sum(1), (scores == threshold[:, None]).sum(1)
+
+
+def count_with_numpy(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`count_above_and_equal` for CPU tensors, through numpy views (no copy)."""
+    s, t = scores.detach().numpy(), threshold.detach().numpy()[:, None]
+    return (torch.from_numpy(np.count_nonzero(s > t, axis=1).astype(np.int64)),
+            torch.from_numpy(np.count_nonzero(s == t, axis=1).astype(np.int64)))
 
 
 def rank_all(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases, batch_size: int = 1024,
