@@ -183,16 +183,17 @@ class MixtureOfCodes:
         return self.views[codebook].apply(as_float32_rows(x, self.dim))
 
     def fit(self, x: np.ndarray) -> MixtureOfCodes:
-        """Train every codebook on its own sample of ``x`` (see :meth:`training_rows`), seen through its view."""
-        samples = []
-        for codebook, seed in enumerate(self.codebook_seeds):
-            rows = self.training_rows(len(x), codebook)
-            samples.append(x[rows] if rows is not None else seeded_sample(x, self.train_size, seed))
+        """Train every codebook on its own sample of ``x`` (see :meth:`training_rows`), seen through its view.
+
+        One sample exists at a time, so fitting holds at most ``train_size`` extra rows.
+        """
         if self.nbits == "auto":
             self.nbits = auto_nbits(min(len(x), self.train_size))
         if not self.quantizers:
             self.quantizers = self._new_quantizers(self.nbits)
-        for codebook, (quantizer, sample) in enumerate(zip(self.quantizers, samples)):
+        for codebook, (quantizer, seed) in enumerate(zip(self.quantizers, self.codebook_seeds)):
+            rows = self.training_rows(len(x), codebook)
+            sample = x[rows] if rows is not None else seeded_sample(x, self.train_size, seed)
             quantizer.fit(self.view(sample, codebook))
         return self
 
