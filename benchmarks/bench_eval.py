@@ -1,11 +1,20 @@
-"""Full-ranking evaluation time on ml-100k leave-one-out: all 943 test users, every item scored, history masked.
+"""Full-ranking evaluation time: ml-100k's 943 test users per model, and 100k synthetic users x 20k items.
 
     MMREC_DATA=... python benchmarks/bench_eval.py [--threads 1] [--repeats 5] [--model DIR_OR_REPO_ID]
 
-Times ``mmrec.eval.evaluate.evaluate`` (scoring, masking, ranking, metrics, bins) per model, median of
-``--repeats``, as wall and process CPU seconds (CPU is the steadier figure on a shared machine). The neural
-models' cost does not depend on their weights, so freshly built ones are timed unless ``--model`` names a saved
-one (which then also shows its test NDCG@10). Writes ``benchmarks/results/eval_time.json``.
+Part 1, ml-100k leave-one-out (all 943 test users, every item scored, history masked): times
+``mmrec.eval.evaluate.evaluate`` per model, median of ``--repeats``, as wall and process CPU seconds (CPU is the
+steadier figure on a shared machine), beside the model's own ``score`` call on the same padded input and the
+evaluator's own work (padding, masking, ranking, metrics, bins: evaluate() on the model's precomputed scores).
+The neural models' cost does not depend on their weights, so freshly built ones are timed unless ``--model`` names
+a saved one. NDCG@10 is shown under the expected-rank tie rule (the default) and the optimistic one, with the
+number of targets that tie with at least one candidate.
+Part 2, synthetic: users with power-law item popularity (Zipf-like, exponent 1) and log-normal history lengths
+(median 20, 3..500 items) over 20,000 items, scored by a 64-d mean-of-history-embeddings model reading the last 50
+items; each configuration runs in a fresh process, which reports evaluate()'s wall / CPU time and its peak
+resident-memory increase (sampled every 2 ms) over the memory held before it. 25k and 100k users at the same chunk
+show memory bounded by the chunk, not the users; a 4x chunk shows what the chunk costs.
+Writes ``benchmarks/results/eval_time.json``.
 """
 
 from __future__ import annotations
@@ -14,30 +23,129 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from mmrec import catalogue
-from mmrec.data import load_tables
-from mmrec.eval.evaluate import evaluate, ranking_cases
-from mmrec.hub import load_model
-from mmrec.models.base import ModelData
-from mmrec.recipe import load_recipe
-from mmrec.stages.prepare import build_splits
+from mmrec.eval.config import EvalConfig
+from mmrec.eval.evaluate import evaluate
+from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
+from mmrec.models.base import Recommender
 
 REPO = Path(__file__).resolve().parents[1]
+SYNTHETIC = [(25_000, 1024), (100_000, 1024), (25_000, 4096)]  # (users, chunk)
+N_ITEMS, DIM, MAX_LEN = 20_000, 64, 50
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--model", help="a saved model (folder or repo id) to time in place of a fresh SASRec")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "eval_time.json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+class MeanEmbeddingScorer(Recommender):
+    """Scores = mean embedding of the last ``max_len`` history items . every item's embedding (a dot-product model)."""
+
+    def __init__(self, n_items: int, dim: int, max_len: int, seed: int = 0):
+        super().__init__()
+        self.n_items, self.max_len = n_items, max_len
+        self.table = torch.nn.Parameter(torch.randn(n_items + 1, dim, generator=torch.Generator().manual_seed(seed)))
+
+    def score(self, histories: torch.Tensor) -> torch.Tensor:
+        real = (histories > 0).unsqueeze(-1).float()
+        profile = (self.table[histories] * real).sum(1) / real.sum(1).clamp(min=1.0)
+        return profile @ self.table.T
+
+
+class Replay(Recommender):
+    """Returns precomputed scores chunk after chunk: evaluate() on it times the evaluator's own work alone."""
+
+    def __init__(self, scores: torch.Tensor, max_len: int | None):
+        super().__init__()
+        self.scores, self.max_len, self.n_items, self.position = scores, max_len, scores.shape[1] - 1, 0
+
+    def score(self, histories: torch.Tensor) -> torch.Tensor:
+        start = self.position % len(self.scores)
+        self.position = start + len(histories)
+        return self.scores[start : self.position]
+
+
+def synthetic_cases(n_users: int, seed: int = 0) -> tuple[RankingCases, np.ndarray]:
+    """Cases with power-law item popularity and log-normal history lengths, and the items' training counts."""
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, N_ITEMS + 1)
+    popularity /= popularity.sum()
+    lengths = np.clip(np.round(rng.lognormal(np.log(20), 1.0, n_users)), 3, 500).astype(np.int64)
+    items = 1 + rng.choice(N_ITEMS, size=int(lengths.sum()) + n_users, p=popularity)
+    histories = np.split(items[:-n_users], np.cumsum(lengths)[:-1])
+    counts = np.bincount(items[:-n_users], minlength=N_ITEMS + 1)
+    return RankingCases.build(histories, items[-n_users:]), counts
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 2 ms; ``peak_mb`` is the largest increase over the start."""
+
+    def __enter__(self) -> "PeakRSS":
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, self._rss())
+
+    @property
+    def peak_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def synthetic_worker(n_users: int, chunk: int) -> dict:
+    """One synthetic configuration, run in its own process so its peak memory is its own."""
+    cases, counts = synthetic_cases(n_users)
+    model = MeanEmbeddingScorer(N_ITEMS, DIM, MAX_LEN)
+    held = sum(a.nbytes for a in (cases.history_items, cases.history_starts, cases.history_ends, cases.mask_offsets))
+    held += sum(t.numel() * t.element_size() for t in (cases.mask_rows, cases.mask_items, cases.targets))
+    with PeakRSS() as memory:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = evaluate(model, cases, counts, EvalConfig(batch_size=chunk))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"n_users": n_users, "n_items": N_ITEMS, "chunk": chunk, "dim": DIM, "max_len": MAX_LEN,
+            "masked_pairs": len(cases.mask_items), "cases_mb": held / 2**20, "wall_seconds": wall,
+            "cpu_seconds": cpu, "peak_rss_increase_mb": memory.peak_mb,
+            "chunk_scores_mb": chunk * (N_ITEMS + 1) * 4 / 2**20, "NDCG@10": result["overall"]["NDCG@10"]}
+
+
+def median_times(fn, repeats: int) -> tuple[float, float]:
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
+    # part 1's imports load here, not at the top: each synthetic worker process then starts in seconds, not ~15 s
+    from mmrec.recipe import load_recipe
+    from mmrec.data import load_tables
+    from mmrec.eval.evaluate import ranking_cases
+    from mmrec.hub import load_model
+    from mmrec.models.base import ModelData
+    from mmrec import catalogue
+    from mmrec.stages.prepare import build_splits
+
     cfg = load_recipe(REPO / "recipes" / "ml-100k-sasrec.yaml", [])
     tables = load_tables(cfg.data)
     split = build_splits(tables, cfg)["leave-one-out"]
@@ -48,20 +156,63 @@ def main() -> None:
     if args.model:
         models["sasrec"] = load_model(args.model)
     rows = {}
+    print(f"ml-100k leave-one-out, {len(cases)} users x {split.n_items} items, median of {args.repeats} (CPU s)")
+    print(f"{'model':12} {'evaluate':>9} {'score':>9} {'evaluator':>9} {'wall':>7} {'NDCG@10':>8} {'(optim.)':>8} "
+          "tied targets")
     for name, model in models.items():
-        walls, cpus = [], []
-        for _ in range(args.repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            result = evaluate(model, cases, counts, cfg.eval)
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
-        rows[name] = {"wall_seconds": statistics.median(walls), "cpu_seconds": statistics.median(cpus),
-                      "NDCG@10": result["overall"]["NDCG@10"]}
-        print(f"{name:12} {len(cases.targets)} users: wall {rows[name]['wall_seconds']:.3f} s, "
-              f"process CPU {rows[name]['cpu_seconds']:.3f} s (NDCG@10 {rows[name]['NDCG@10']:.4f})")
-    args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "n_users": len(cases.targets),
-                                    "n_items": split.n_items, "model": args.model, "loadavg": os.getloadavg(),
-                                    "models": rows}, indent=1) + "\n")
+        model.eval()
+        inputs = cases.with_max_len(model.max_len).histories()
+        with torch.no_grad():
+            score_wall, score_cpu = median_times(lambda: model.score(inputs), args.repeats)
+        wall, cpu = median_times(lambda: evaluate(model, cases, counts, cfg.eval), args.repeats)
+        with torch.no_grad():
+            replay = Replay(model.score(inputs).float(), model.max_len)
+        evaluator_wall, evaluator_cpu = median_times(lambda: evaluate(replay, cases, counts, cfg.eval), args.repeats)
+        expected = evaluate(model, cases, counts, EvalConfig(ties="expected"))["overall"]["NDCG@10"]
+        optimistic, pessimistic = (rank_all(model.score, cases.with_max_len(model.max_len), ties=t)
+                                   for t in ("optimistic", "pessimistic"))
+        rows[name] = {"wall_seconds": wall, "cpu_seconds": cpu, "score_wall_seconds": score_wall,
+                      "score_cpu_seconds": score_cpu, "evaluator_cpu_seconds": evaluator_cpu,
+                      "evaluator_wall_seconds": evaluator_wall,
+                      "NDCG@10": expected, "NDCG@10_optimistic": metrics_from_ranks(optimistic, [10])["NDCG@10"],
+                      "NDCG@10_pessimistic": metrics_from_ranks(pessimistic, [10])["NDCG@10"],
+                      "targets_with_ties": int((optimistic != pessimistic).sum())}
+        r = rows[name]
+        print(f"{name:12} {cpu:9.4f} {score_cpu:9.4f} {r['evaluator_cpu_seconds']:9.4f} {wall:7.3f} "
+              f"{expected:8.4f} {r['NDCG@10_optimistic']:8.4f} {r['targets_with_ties']}")
+    return rows, len(cases), split.n_items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", help="a saved model (folder or repo id) to time in place of a fresh SASRec")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "eval_time.json")
+    parser.add_argument("--synthetic-worker", nargs=2, type=int, metavar=("USERS", "CHUNK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.synthetic_worker:
+        print(json.dumps(synthetic_worker(*args.synthetic_worker)))
+        return
+    rows, n_users, n_items = ml100k_rows(args)
+    synthetic = []
+    print(f"\nsynthetic, {N_ITEMS} items, {DIM}-d dot-product scorer over the last {MAX_LEN} items, fresh process each")
+    print(f"{'users':>7} {'chunk':>6} {'CPU s':>7} {'wall s':>7} {'CPU s/100k':>10} {'peak MB':>8} {'cases MB':>8} "
+          f"{'chunk scores MB':>15}")
+    for n, chunk in SYNTHETIC:
+        out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--synthetic-worker",
+                              str(n), str(chunk)], check=True, capture_output=True, text=True).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        synthetic.append(row)
+        print(f"{n:7} {chunk:6} {row['cpu_seconds']:7.2f} {row['wall_seconds']:7.2f} "
+              f"{row['cpu_seconds'] * 1e5 / n:10.2f} {row['peak_rss_increase_mb']:8.0f} {row['cases_mb']:8.0f} "
+              f"{row['chunk_scores_mb']:15.0f}")
+    args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "n_users": n_users,
+                                    "n_items": n_items, "model": args.model, "loadavg": os.getloadavg(),
+                                    "ties_default": EvalConfig().ties, "models": rows, "synthetic": synthetic},
+                                   indent=1) + "\n")
+    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ encoding throughput, reconstruction MSE, collision rate.
 Part 2: 100,000 x 384 synthetic item vectors built from the MiniLM item embeddings: each is a normalised random convex
 mix of two items' embeddings plus small Gaussian noise (resampling the 1,682 embeddings with noise would leave only
 1,682 distinct items, so almost every code tuple would collide). Quantized by MixtureOfCodes (3 codebooks x 3 levels
-x 256 codes): fit time, encode time, peak resident-memory increase, collision and unique-item rates.
+x auto = 256 codes, the default half-width projection views, each codebook on its own bootstrap sample): fit time,
+encode time, peak resident-memory increase, collision and unique-item rates.
+Part 3: Mixture-of-Codes views on the ml-100k MiniLM embeddings (3 codebooks x 3 levels): the former design
+(full rotations of the same rows, 256 codes) against rotation + bootstrap, projection (default) and slice views at
+the catalogue-sized ``nbits="auto"`` (32 codes here): per codebook utilisation, collisions, distinct tuples and
+reconstruction error (in its view space), the mixture's unique-item rate by number of codebooks, and how much the
+codebooks' partitions agree (adjusted Rand index; 1 = relabellings of each other).
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. python benchmarks/bench_quantizers.py [--threads 1] [--out PATH]
 """
@@ -152,7 +158,7 @@ def synthetic_items(base: np.ndarray, n: int, noise: float, seed: int) -> np.nda
     return x + rng.normal(0.0, noise, size=x.shape).astype(np.float32)
 
 
-def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, seed: int) -> dict:
+def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int | str, seed: int) -> dict:
     noise = 0.1 * float(base.std())
     x = synthetic_items(base, n, noise, seed)
     moc = MixtureOfCodes(x.shape[1], n_codebooks, levels, nbits, seed=seed)
@@ -166,8 +172,11 @@ def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, s
         f"+ N(0, {noise:.4f}^2) noise",
         "n_codebooks": n_codebooks,
         "levels": levels,
-        "codes_per_level": 1 << nbits,
-        "train_size": moc.quantizers[0].train_size,
+        "codes_per_level": moc.codes_per_level,
+        "views": moc.views_kind,
+        "view_dim": moc.view_dim,
+        "bootstrap": moc.bootstrap,
+        "train_size": moc.train_size,
         "fit_s": fit.wall,
         "fit_cpu_s": fit.cpu,
         "encode_s": encode.wall,
@@ -178,7 +187,28 @@ def scale(base: np.ndarray, n: int, n_codebooks: int, levels: int, nbits: int, s
         "unique_rate": stats["unique_rate"],
         "unique_rate_first_codebook": unique_rate(codes[:, :1, :levels]),
         "codebooks": stats["codebooks"],
+        "agreement": stats["agreement"],
     }
+
+
+VIEW_VARIANTS = {  # name -> MixtureOfCodes keyword arguments
+    "former: rotation, same rows, 256 codes": {"views": "rotation", "bootstrap": False, "nbits": 8},
+    "rotation, same rows, auto": {"views": "rotation", "bootstrap": False, "nbits": "auto"},
+    "rotation + bootstrap, auto": {"views": "rotation", "nbits": "auto"},
+    "projection d/2 + bootstrap, auto (default)": {"nbits": "auto"},
+    "slice d/3 + bootstrap, auto": {"views": "slice", "nbits": "auto"},
+}
+
+
+def views_on_ml100k(x: np.ndarray, seed: int) -> list[dict]:
+    rows = []
+    for name, kwargs in VIEW_VARIANTS.items():
+        moc = MixtureOfCodes(x.shape[1], 3, 3, seed=seed, **kwargs)
+        with Timer() as fit:
+            moc.fit(x)
+        stats = moc.stats(x, moc.encode(x))
+        rows.append({"variant": name, "settings": moc.settings(), "fit_cpu_s": fit.cpu, **stats})
+    return rows
 
 
 def main() -> None:
@@ -202,9 +232,23 @@ def main() -> None:
               f"{r['mse']:9.3e} {r['relative']:7.4f} {r['collision_rate']:7.4f}  "
               f"{[round(u, 2) for u in r['utilisation']]}")
 
-    big = scale(x, args.n, n_codebooks=3, levels=3, nbits=8, seed=args.seed)
+    views = views_on_ml100k(x, args.seed)
+    print("\nMixtureOfCodes views on the ml-100k MiniLM embeddings, 3 codebooks x 3 levels")
+    print(f"{'variant':44s} {'codes':>5s} {'unique by N=1,2,3':>19s} {'ARI lvl1':>8s} {'ARI tuple':>9s} "
+          f"{'collide':>7s} {'tuples':>6s} {'rel.err':>7s} utilisation (codebook 0)")
+    for r in views:
+        cb = r["codebooks"]
+        print(f"{r['variant']:44s} {1 << r['settings']['nbits']:5d} "
+              f"{' '.join(f'{u:.3f}' for u in r['unique_rate_first_n']):>19s} "
+              f"{r['agreement']['first_level_mean']:8.3f} {r['agreement']['full_tuple_mean']:9.3f} "
+              f"{np.mean([c['collision_rate'] for c in cb]):7.3f} {np.mean([c['distinct_tuples'] for c in cb]):6.0f} "
+              f"{np.mean([c['reconstruction']['relative'] for c in cb]):7.3f} "
+              f"{[round(u, 2) for u in cb[0]['utilisation']]}")
+
+    big = scale(x, args.n, n_codebooks=3, levels=3, nbits="auto", seed=args.seed)
     memory = big["peak_rss_increase_mb"]
-    print(f"\nMixtureOfCodes on {big['data']}, 3 codebooks x 3 levels x 256 codes")
+    print(f"\nMixtureOfCodes on {big['data']}, 3 codebooks x 3 levels x {big['codes_per_level']} codes (auto), "
+          f"{big['views']} views to {big['view_dim']}-d, bootstrap {big['bootstrap']}")
     print(f"fit {big['fit_s']:.1f} s wall / {big['fit_cpu_s']:.1f} s CPU "
           f"(train_size {big['train_size']} per codebook)")
     print(f"encode {big['encode_s']:.1f} s wall / {big['encode_cpu_s']:.1f} s CPU "
@@ -212,7 +256,8 @@ def main() -> None:
     print(f"peak RSS increase: fit {memory['fit']:.0f} MB, encode {memory['encode']:.0f} MB "
           f"(input {big['input_mb']:.0f} MB, codes {args.n * 9 * 8 / 2**20:.0f} MB)")
     print(f"unique items: mixture {big['unique_rate']:.4f}, "
-          f"first codebook alone {big['unique_rate_first_codebook']:.4f}")
+          f"first codebook alone {big['unique_rate_first_codebook']:.4f}; codebook agreement (ARI) first level "
+          f"{big['agreement']['first_level_mean']:.3f}, full tuple {big['agreement']['full_tuple_mean']:.3f}")
     for c, stats in enumerate(big["codebooks"]):
         print(f"  codebook {c}: collisions {stats['collision_rate']:.4f}, relative error "
               f"{stats['reconstruction']['relative']:.4f}, utilisation {[round(u, 2) for u in stats['utilisation']]}")
@@ -229,6 +274,7 @@ def main() -> None:
         },
         "ml100k_minilm": {"n": int(x.shape[0]), "dim": int(x.shape[1]), "levels": 3, "codes_per_level": 256,
                           "niter": 20, "rows": comparison},
+        "mixture_views_ml100k_minilm": views,
         "mixture_100k": big,
     }
     args.out.write_text(json.dumps(result, indent=2))

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all, target_ranks
+from mmrec.config import EvalConfig
+from mmrec.eval.evaluate import evaluate
+from mmrec.eval.metrics import RankingCases, count_with_numpy, metrics_from_ranks, rank_all, target_ranks
+from mmrec.models.popularity import Popularity
 
 
-def _ranks(scores, targets, masked=(), ties="optimistic"):
+def _ranks(scores, targets, masked=(), ties="expected"):
     rows = torch.tensor([r for r, _ in masked], dtype=torch.long)
     items = torch.tensor([i for _, i in masked], dtype=torch.long)
     return target_ranks(torch.tensor(scores, dtype=torch.float), torch.tensor(targets), rows, items, ties).tolist()
@@ -33,10 +36,42 @@ def test_target_in_the_history_stays_rankable():
     assert _ranks([[0.0, 0.1, 0.9, 0.5, 0.7]], [2], masked=[(0, 2)]) == [0]
 
 
-@pytest.mark.parametrize("ties, expected", [("optimistic", 0), ("pessimistic", 2)])
+@pytest.mark.parametrize("ties, expected", [("optimistic", 0), ("pessimistic", 2), ("expected", 1)])
 def test_ties(ties, expected):
-    # target 1 ties with items 2 and 3: optimistic puts it first among them, pessimistic last
+    # target 1 ties with items 2 and 3: optimistic puts it first among them, pessimistic last, expected between
     assert _ranks([[0.0, 0.5, 0.5, 0.5, 0.1]], [1], ties=ties) == [expected]
+
+
+# case 0: items 1..5 scored 0.9 0.5 0.5 0.5 0.1, target 3 (0.5): item 1 beats it, items 2 and 4 tie with it
+#         -> rank 1 (optimistic), 3 (pessimistic), 2 (expected); item 4 masked -> 1, 2, 1.5
+# case 1: no tie, target 1 on top -> rank 0 in every mode
+TIED = [[0.0, 0.9, 0.5, 0.5, 0.5, 0.1], [0.0, 0.9, 0.5, 0.5, 0.5, 0.1]]
+
+
+@pytest.mark.parametrize("ties, rank", [("optimistic", 1), ("pessimistic", 3), ("expected", 2)])
+def test_tied_hand_case_metrics(ties, rank):
+    ranks = _ranks(TIED, [3, 1], ties=ties)
+    assert ranks == [rank, 0]
+    m = metrics_from_ranks(np.array(ranks), [2, 5])
+    assert m["HR@2"] == pytest.approx({"optimistic": 2 / 2, "pessimistic": 1 / 2, "expected": 1 / 2}[ties])
+    assert m["NDCG@5"] == pytest.approx((1 / math.log2(rank + 2) + 1) / 2)
+    assert m["MRR@5"] == pytest.approx((1 / (rank + 1) + 1) / 2)
+
+
+def test_expected_rank_of_an_odd_tie_is_fractional_and_read_as_is():
+    ranks = _ranks(TIED, [3, 1], masked=[(0, 4)])
+    assert ranks == [1.5, 0]
+    m = metrics_from_ranks(np.array(ranks), [2])
+    assert m["HR@2"] == 1.0  # 1.5 < 2
+    assert m["NDCG@2"] == pytest.approx((1 / math.log2(3.5) + 1) / 2)
+    assert m["MRR@2"] == pytest.approx((1 / 2.5 + 1) / 2)
+
+
+def test_expected_rank_is_the_default_everywhere():
+    assert EvalConfig().ties == "expected"
+    assert _ranks(TIED, [3, 1]) == [2, 0]
+    cases = RankingCases.build([np.array([5])], np.array([3]))
+    assert rank_all(lambda h: torch.tensor(TIED[:1]).expand(len(h), -1), cases).tolist() == [2.0]
 
 
 def test_masks_are_per_row():
@@ -68,23 +103,61 @@ def test_empty_case_set_gives_zeros_not_nan():
     assert metrics_from_ranks(np.zeros(0, dtype=np.int64), [10]) == {"HR@10": 0.0, "NDCG@10": 0.0, "MRR@10": 0.0}
 
 
-def test_rank_all_batches_agree_with_one_batch():
+@pytest.mark.parametrize("ties", ["optimistic", "pessimistic", "expected"])
+def test_rank_all_chunked_equals_unchunked_and_brute_force(ties):
     rng = np.random.default_rng(0)
     histories = [rng.choice(np.arange(1, 30), size=rng.integers(1, 6), replace=False) for _ in range(37)]
     targets = rng.integers(1, 30, size=37)
     known = [rng.choice(np.arange(1, 30), size=3, replace=False) for _ in range(37)]
     cases = RankingCases.build(histories, targets, known)
-    table = torch.randn(30, 8, generator=torch.Generator().manual_seed(0))
+    table = torch.randint(-2, 3, (30, 4), generator=torch.Generator().manual_seed(0)).float()  # many exact ties
 
     def score(h):
         return table[h].sum(1) @ table.T
 
-    assert np.array_equal(rank_all(score, cases, batch_size=5), rank_all(score, cases, batch_size=1000))
-    # brute force for case 0
-    s = score(cases.histories[:1])[0].numpy()
-    hidden = set(histories[0]) | set(known[0]) | {0}
-    expected = sum(1 for i in range(30) if i not in hidden and i != targets[0] and s[i] > s[targets[0]])
-    assert rank_all(score, cases)[0] == expected
+    whole = rank_all(score, cases, batch_size=1000, ties=ties)
+    assert np.array_equal(rank_all(score, cases, batch_size=5, ties=ties), whole)
+    share = {"optimistic": 0.0, "expected": 0.5, "pessimistic": 1.0}[ties]
+    n_tied = 0
+    for c in range(len(cases)):
+        s = score(cases.histories(c, c + 1))[0].numpy()
+        t = targets[c]
+        candidates = [i for i in range(1, 30) if i not in set(histories[c]) | set(known[c]) and i != t]
+        tied = sum(s[i] == s[t] for i in candidates)
+        n_tied += tied > 0
+        assert whole[c] == sum(s[i] > s[t] for i in candidates) + share * tied
+    assert n_tied > 5  # the case really exercises ties
+
+
+def test_numpy_counts_match_torch_counts():
+    """CPU ranks count with numpy; the torch expression (used on GPU) must give the same counts."""
+    scores = torch.randint(0, 4, (50, 300)).float()
+    threshold = scores[:, 7]
+    above, equal = count_with_numpy(scores, threshold)
+    assert torch.equal(above, (scores > threshold[:, None]).sum(1))
+    assert torch.equal(equal, (scores == threshold[:, None]).sum(1))
+
+
+def test_evaluate_chunked_equals_unchunked_and_states_the_tie_rule():
+    rng = np.random.default_rng(1)
+    counts = np.r_[0, rng.integers(0, 4, size=40)]  # popularity with many equal counts: many ties
+    histories = [rng.choice(np.arange(1, 41), size=rng.integers(1, 8), replace=False) for _ in range(60)]
+    cases = RankingCases.build(histories, rng.integers(1, 41, size=60))
+    model = Popularity(torch.from_numpy(counts))
+    small, whole = (evaluate(model, cases, counts, EvalConfig(batch_size=b)) for b in (7, 1000))
+    small.pop("eval_seconds"), whole.pop("eval_seconds")
+    assert small == whole and whole["ties"] == "expected"
+    optimistic = evaluate(model, cases, counts, EvalConfig(ties="optimistic"))
+    assert optimistic["ties"] == "optimistic" and optimistic["overall"]["MRR@20"] > whole["overall"]["MRR@20"]
+
+
+def test_cases_pad_each_chunk_like_the_whole_and_cut_to_max_len():
+    histories = [np.array([4, 2, 7]), np.array([1]), np.array([3, 5])]
+    cases = RankingCases.build(histories, np.array([1, 2, 3]))
+    assert cases.histories().tolist() == [[4, 2, 7], [0, 0, 1], [0, 3, 5]]
+    assert cases.histories(1, 3).tolist() == [[0, 0, 1], [0, 3, 5]]
+    assert cases.with_max_len(2).histories(0, 1).tolist() == [[2, 7]]
+    assert cases.mask_items.tolist() == [2, 4, 7, 1, 3, 5] and cases.mask_offsets.tolist() == [0, 3, 4, 6]
 
 
 def test_report_labels_gaps_under_two_std_as_no_difference():

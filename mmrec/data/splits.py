@@ -161,7 +161,9 @@ def new_items(sequences: list[np.ndarray], n_items: int, fraction: float = 0.2, 
     """A seeded ``fraction`` of interacted items become new: removed from every training sequence.
 
     Test = each user's last interaction with a new item, history = everything before it (new items in it are
-    kept as input); validation = the user's last new-item interaction before the test one.
+    kept as input); validation = the same rule on the period before the test target: the user's last new-item
+    interaction before it. Training = the user's warm interactions before the test target only: the warm events
+    after it are the user's future and would leak into training (and into the items masked at ranking).
     """
     users = _eligible(sequences, min_user_interactions)
     interacted = np.unique(np.concatenate([sequences[u] for u in users]))
@@ -175,8 +177,9 @@ def new_items(sequences: list[np.ndarray], n_items: int, fraction: float = 0.2, 
     cases = {"valid": ([], [], []), "test": ([], [], [])}
     for u in users:
         seq = sequences[u]
-        train[u] = seq[~is_new[seq]]
         new_positions = np.flatnonzero(is_new[seq])
+        before_test = seq[: new_positions[-1]] if len(new_positions) and new_positions[-1] > 0 else seq
+        train[u] = before_test[~is_new[before_test]]
         for part, pos in zip(("test", "valid"), new_positions[::-1][:2]):
             if pos == 0:
                 continue  # nothing before it to condition on

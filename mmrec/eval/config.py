@@ -16,4 +16,4 @@ class EvalConfig:
     n_bins: int = 10
     noisy_bin_min_targets: int = 30
     batch_size: int = 1024
-    ties: Literal["optimistic", "pessimistic"] = "optimistic"  # equal scores count for / against the target
+    ties: Literal["expected", "optimistic", "pessimistic"] = "expected"  # tied items: half / none / all beat the target

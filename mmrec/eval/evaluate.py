@@ -45,6 +45,7 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
         "cold": {**_metrics(ranks[cold], ks), "n_targets": int(cold.sum())},
         "bins": rows,
         "n_targets": len(ranks),
+        "ties": settings.ties,
         "eval_seconds": seconds,
     }
 

@@ -1,9 +1,16 @@
 """Full-ranking metrics: every item is a candidate, the user's known items are masked, ranks are exact.
 
-Rank of the target = the number of unmasked items scored *strictly higher* than it (0 = top). Ties therefore
-count in the target's favour ("optimistic"); ``ties="pessimistic"`` counts equal scores against it instead.
+Rank of the target (0 = top) = the number of unmasked items scored strictly higher than it, plus a share of the
+items scored exactly as high (ties, e.g. items with identical vectors after a code collision): ``ties="expected"``
+(the default) adds half of them, the mean of the best and the worst place the target could take, which is the
+rank a random tie-break gives on average; ``"optimistic"`` adds none (ties count for the target), ``"pessimistic"``
+all of them. Metrics are read at that (possibly fractional) rank.
 The target itself is never masked, even when it also appears in the history (re-consumption datasets), and
 padding (column 0) is never a candidate.
+
+Ranks are counted, not sorted: each chunk of cases costs one (B, N + 1) comparison with the target scores, and
+the masked items are subtracted pair by pair, so no (B, N + 1) mask is ever built and memory is bounded by the
+chunk; the cases keep their histories ragged and pad each chunk alone.
 """
 
 from __future__ import annotations
@@ -15,17 +22,21 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mmrec.core.sequences import left_pad
+from mmrec.core.sequences import gather_left_padded
 
-Ties = Literal["optimistic", "pessimistic"]
+Ties = Literal["optimistic", "pessimistic", "expected"]
+TIE_SHARE: dict[str, float] = {"optimistic": 0.0, "expected": 0.5, "pessimistic": 1.0}  # of the tied items
 
 
 @dataclasses.dataclass
 class RankingCases:
-    """Evaluation cases prepared once: padded model input, the mask of known items, the targets."""
+    """Evaluation cases prepared once: ragged histories, the (case, item) pairs to mask, the targets."""
 
-    histories: torch.Tensor  # (C, L) left-padded model input
-    mask_rows: torch.Tensor  # (M,) case index of each masked (case, item) pair
+    history_items: np.ndarray  # flat int64, entry 0 is a padding 0; case c's history is [starts[c], ends[c])
+    history_starts: np.ndarray  # (C,)
+    history_ends: np.ndarray  # (C,)
+    width: int  # model input width: each chunk is left-padded (or cut) to the last ``width`` items
+    mask_rows: torch.Tensor  # (M,) case index of each masked (case, item) pair; pairs unique, items > 0
     mask_items: torch.Tensor  # (M,)
     mask_offsets: np.ndarray  # (C + 1,) case c's pairs are [offsets[c], offsets[c + 1])
     targets: torch.Tensor  # (C,)
@@ -36,55 +47,95 @@ class RankingCases:
     @classmethod
     def build(cls, histories: list[np.ndarray], targets: np.ndarray, known: list[np.ndarray] | None = None,
               max_len: int | None = None) -> "RankingCases":
-        """``known[c]``: extra items masked for case c (e.g. the user's training sequence) besides its history."""
-        masked = [np.unique(np.concatenate([h, known[c]]) if known is not None else h).astype(np.int64)
-                  for c, h in enumerate(histories)]
-        sizes = np.fromiter((len(m) for m in masked), dtype=np.int64, count=len(masked))
-        rows = np.repeat(np.arange(len(masked)), sizes)
-        items = np.concatenate(masked) if sizes.sum() else np.zeros(0, np.int64)
-        return cls(left_pad(histories, max_len), torch.from_numpy(rows), torch.from_numpy(items),
-                   np.concatenate([[0], np.cumsum(sizes)]), torch.as_tensor(np.asarray(targets), dtype=torch.long))
+        """``known[c]``: extra items masked for case c (e.g. the user's training sequence) besides its history.
+
+        ``max_len``: model input width (None: the longest history).
+        """
+        n = len(histories)
+        lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=n)
+        flat = np.concatenate([np.zeros(1, np.int64), *[np.asarray(h, dtype=np.int64) for h in histories]])
+        ends = 1 + np.cumsum(lengths)
+        width = max(int(lengths.max(initial=0)) if max_len is None else max_len, 1)
+        mask_cases, mask_items = [np.repeat(np.arange(n), lengths)], [flat[1:]]
+        if known is not None:
+            known_lengths = np.fromiter((len(k) for k in known), dtype=np.int64, count=n)
+            mask_cases.append(np.repeat(np.arange(n), known_lengths))
+            mask_items.append(np.concatenate([np.zeros(0, np.int64), *[np.asarray(k, np.int64) for k in known]]))
+        cases_, items = np.concatenate(mask_cases), np.concatenate(mask_items)
+        base = int(max(items.max(initial=0), np.max(targets, initial=0))) + 1
+        keys = np.unique(cases_[items > 0] * base + items[items > 0])  # sorted by case, then item
+        rows = keys // base
+        return cls(flat, ends - lengths, ends, width, torch.from_numpy(rows), torch.from_numpy(keys % base),
+                   np.searchsorted(rows, np.arange(n + 1)),
+                   torch.as_tensor(np.asarray(targets), dtype=torch.long))
 
     def with_max_len(self, max_len: int | None) -> "RankingCases":
         """Same cases, model input cut to the last ``max_len`` items (None: as built)."""
-        if max_len is None or max_len >= self.histories.shape[1]:
+        if max_len is None or max_len >= self.width:
             return self
-        return dataclasses.replace(self, histories=self.histories[:, -max_len:])
+        return dataclasses.replace(self, width=max_len)
+
+    def histories(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Left-padded model input ``(stop - start, width)`` of cases ``[start, stop)``."""
+        rows = slice(start, len(self) if stop is None else stop)
+        return gather_left_padded(self.history_items, self.history_starts[rows], self.history_ends[rows], self.width)
 
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor, mask_rows: torch.Tensor, mask_items: torch.Tensor,
-                 ties: Ties = "optimistic") -> torch.Tensor:
-    """0-based rank of each target among unmasked items. scores (B, N + 1); mask pairs index rows of this batch."""
-    target_score = scores.gather(1, targets[:, None])
-    known = torch.zeros_like(scores, dtype=torch.bool)
-    known[mask_rows, mask_items] = True
-    known[:, 0] = True
-    known[torch.arange(len(targets)), targets] = True  # excluded from the count: it is the item being ranked
-    candidates = scores.masked_fill(known, -torch.inf)
-    higher = (candidates > target_score).sum(1)
-    if ties == "pessimistic":
-        higher = higher + (candidates == target_score).sum(1)
-    return higher
+                 ties: Ties = "expected") -> torch.Tensor:
+    """Rank (float64) of each target among unmasked items. scores (B, N + 1); mask pairs (unique) index this batch."""
+    rows = torch.arange(len(targets), device=scores.device)
+    target_score = scores[rows, targets]
+    higher, tied = count_above_and_equal(scores, target_score)
+    tied = tied - 1  # the target ties with itself
+    # not candidates: the padding column, and every masked item but the target
+    real = mask_items > 0
+    off_rows = torch.cat([rows, mask_rows[real]])
+    off_items = torch.cat([torch.zeros_like(rows), mask_items[real]])
+    keep = off_items != targets[off_rows]
+    off_rows, off_items = off_rows[keep], off_items[keep]
+    off_scores, their_target = scores[off_rows, off_items], target_score[off_rows]
+    higher = higher - torch.zeros_like(higher).index_add_(0, off_rows, (off_scores > their_target).long())
+    tied = tied - torch.zeros_like(tied).index_add_(0, off_rows, (off_scores == their_target).long())
+    return higher.double() + TIE_SHARE[ties] * tied.double()
+
+
+def count_above_and_equal(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, how many scores are > and == its threshold (int64). On CPU numpy counts ~5x faster than torch's
+    bool sum; elsewhere (GPU) torch counts in place."""
+    if scores.device.type == "cpu":
+        return count_with_numpy(scores, threshold)
+    return (scores > threshold[:, None]).sum(1), (scores == threshold[:, None]).sum(1)
+
+
+def count_with_numpy(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`count_above_and_equal` for CPU tensors, through numpy views (no copy)."""
+    s, t = scores.detach().numpy(), threshold.detach().numpy()[:, None]
+    return (torch.from_numpy(np.count_nonzero(s > t, axis=1).astype(np.int64)),
+            torch.from_numpy(np.count_nonzero(s == t, axis=1).astype(np.int64)))
 
 
 def rank_all(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases, batch_size: int = 1024,
-             ties: Ties = "optimistic", device: torch.device | str = "cpu") -> np.ndarray:
-    """Ranks of every case's target, scored in batches without gradients on ``device`` (the model's)."""
+             ties: Ties = "expected", device: torch.device | str = "cpu") -> np.ndarray:
+    """Ranks of every case's target, scored in chunks of ``batch_size`` without gradients on ``device``.
+
+    Memory beyond the cases is bounded by the chunk: its padded input, its (B, N + 1) scores and comparisons.
+    """
     out = []
     with torch.no_grad():
         for start in range(0, len(cases), batch_size):
             stop = min(start + batch_size, len(cases))
             lo, hi = int(cases.mask_offsets[start]), int(cases.mask_offsets[stop])
-            scores = score(cases.histories[start:stop].to(device)).float()
+            scores = score(cases.histories(start, stop).to(device)).float()
             out.append(target_ranks(scores, cases.targets[start:stop].to(device),
                                     (cases.mask_rows[lo:hi] - start).to(device), cases.mask_items[lo:hi].to(device),
                                     ties))
-    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.int64)
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float64)
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:
     """HR@K, NDCG@K, MRR@K averaged over cases (one relevant item per case); NaN-free: empty -> 0 with n=0."""
-    ranks = np.asarray(ranks)
+    ranks = np.asarray(ranks, dtype=np.float64)
     out: dict[str, float] = {}
     for k in ks:
         hit = ranks < k

@@ -31,7 +31,8 @@ SEQUENTIAL_GLOSSARY = [
     ("NDCG@K", "like HR@K, but a hit at rank r counts 1/log2(r+1): higher when the item is near the top"),
     ("MRR@K", "mean of 1/rank of the held-out item (0 when it is outside the top K)"),
     ("full ranking", "every item of the catalogue is a candidate; items the user already interacted with are "
-                     "removed; ties in score count in the held-out item's favour (optimistic)"),
+                     "removed; items tied in score with the held-out one count by the report's `ties` rule "
+                     "(expected, the default: half of them rank above it; optimistic: none; pessimistic: all)"),
     ("cold / warm", "cold = held-out items with at most `cold_threshold` training interactions, warm = the rest"),
     *COMMON_GLOSSARY,
 ]
@@ -239,7 +240,8 @@ def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
 def _markdown(report: dict, plots: list[str]) -> str:
     lines = [f"# {report['dataset']} — {report['split']}", "",
              f"Task: {report['task']}. Split seed: {report['split_seed']}. Model seeds: {report['seeds']}.", "",
-             f"Protocol: {report['protocol']}.", "", "## Data", ""]
+             f"Protocol: {report['protocol']}." + (f" Ties: {report['ties']} rank." if report.get("ties") else ""),
+             "", "## Data", ""]
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in report["data"].items()]
     lines += ["", "## Split", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["split_summary"].items()]
     if not report["models"]:
@@ -336,6 +338,7 @@ def render_report(run_dir: str | Path) -> list[Path]:
             "seeds": recipe.get("seeds", [recipe.get("seed")]),
             "protocol": PROTOCOLS.get(split, split),
             "cold_threshold": recipe.get("eval", {}).get("cold_threshold"),
+            "ties": None if task == "ctr" else recipe.get("eval", {}).get("ties", "optimistic"),  # older runs: optimistic
             "data": stats["tables"],
             "split_summary": summary,
             "headline": ["AUC", "GAUC", "LogLoss"] if split == "ctr" else ["HR@10", "NDCG@10", "MRR@10"],

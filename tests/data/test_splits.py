@@ -50,6 +50,39 @@ def test_new_items_ml100k(ml100k_splits):
             assert split.valid.targets[v] in hist
 
 
+def test_new_items_training_stops_at_the_test_target_by_hand():
+    # items 1..6 all interacted; which half is new is seeded, so the sequences are written in terms of it
+    probe = [np.array([], dtype=np.int64), np.arange(1, 7)]
+    new = new_items(probe, n_items=6, fraction=0.5, min_user_interactions=1, seed=0).new_items
+    warm = np.setdiff1d(np.arange(1, 7), new)
+    # user 1: warm, new (valid), warm, new (test), warm, warm -> the two warm events after the test are not training
+    seq = np.array([warm[0], new[0], warm[1], new[1], warm[2], warm[0]])
+    # user 2: a new item first (nothing before it: no case), then warm items -> the whole warm sequence trains
+    split = new_items([probe[0], seq, np.r_[new[2], warm]], n_items=6, fraction=0.5, min_user_interactions=1, seed=0)
+    assert split.new_items.tolist() == new.tolist()
+    assert split.test.targets.tolist() == [new[1]] and split.valid.targets.tolist() == [new[0]]
+    assert split.train[1].tolist() == [warm[0], warm[1]]
+    assert split.train[2].tolist() == warm.tolist()
+
+
+def test_new_items_ml100k_trains_only_on_the_period_before_the_test(ml100k_splits, ml100k_tables):
+    from mmrec.data.tables import numpy_columns
+
+    split = ml100k_splits["new-items"]
+    users, items, stamps, order = numpy_columns(ml100k_tables.interactions, "user_idx", "item_idx", "timestamp", "order")
+    seqs = user_sequences(users, items, stamps, order, ml100k_tables.n_users)
+    is_new = np.isin(np.arange(split.n_items + 1), split.new_items)
+    tested = set(split.test.users.tolist())
+    dropped = 0
+    for u, hist in zip(split.test.users, split.test.histories):
+        assert split.train[u].tolist() == hist[~is_new[hist]].tolist()  # exactly the warm part of the history
+        dropped += int((~is_new[seqs[u][len(hist):]]).sum())
+    for u in range(1, len(seqs)):
+        if u not in tested and len(split.train[u]):
+            assert split.train[u].tolist() == seqs[u][~is_new[seqs[u]]].tolist()
+    assert dropped > 1000  # the old split trained on these future events
+
+
 def test_splits_are_deterministic_and_seeded(ml100k_tables, ml100k_recipe):
     again = build_splits(ml100k_tables, ml100k_recipe)["new-items"]
     first = build_splits(ml100k_tables, ml100k_recipe)["new-items"]

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from semantic_ids.stats import (
+    adjusted_rand_index,
+    codebook_agreement,
     codebook_stats,
     collision_rate,
     embedding_stats,
@@ -70,10 +72,28 @@ def test_reports_are_json_and_agree_with_parts() -> None:
     assert one == {
         "utilisation": level_utilisation(CODES, 4),
         "entropy_bits": level_entropy(CODES),
+        "distinct_tuples": 4,
         "collision_rate": collision_rate(CODES),
     }
     rec = [{"mse": 1.0, "relative": 0.1}, {"mse": 2.0, "relative": 0.2}]
     report = mixture_stats(np.stack([CODES, OTHER], axis=1), 8, rec)
     assert report["codebooks"][1]["reconstruction"] == rec[1]
     assert report["codebooks"][1]["utilisation"] == [2 / 8, 2 / 8]
+    assert report["unique_rate_first_n"] == [pytest.approx(2 / 6), pytest.approx(4 / 6)]
+    assert report["agreement"] == codebook_agreement(np.stack([CODES, OTHER], axis=1))
     assert json.loads(json.dumps(report)) == report
+
+
+def test_adjusted_rand_index_by_hand() -> None:
+    assert adjusted_rand_index(np.array([0, 0, 1, 1, 2]), np.array([7, 7, 3, 3, 9])) == 1.0  # a relabelling
+    # pairs together in both 2, in a 6, in b 3, of 15: (2 - 6 * 3 / 15) / ((6 + 3) / 2 - 6 * 3 / 15)
+    a, b = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 2, 2])
+    assert adjusted_rand_index(a, b) == pytest.approx(0.8 / 3.3)
+
+
+def test_agreement_flags_relabelled_codebooks() -> None:
+    relabelled = np.stack([CODES, (CODES + 1) % 4, OTHER], axis=1)
+    agreement = codebook_agreement(relabelled)
+    assert agreement["full_tuple_max"] == 1.0 and agreement["first_level_max"] == 1.0
+    assert agreement["full_tuple_mean"] < 1.0
+    assert codebook_agreement(CODES[:, None]) == {}
