@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmrec.config import EvalConfig
+from mmrec.eval.config import EvalConfig
 from mmrec.eval.evaluate import evaluate
 from mmrec.eval.metrics import RankingCases, count_with_numpy, metrics_from_ranks, rank_all, target_ranks
 from mmrec.models.popularity import Popularity
