@@ -19,17 +19,17 @@ def _zip(data_root, path, tamper=False):
 def test_download_verifies_and_caches(tmp_path, data_root):
     archive = _zip(data_root, tmp_path / "ml-100k.zip")
     cache = tmp_path / "cache"
-    folder = download(SOURCES["ml-100k"], cache, url=archive.as_uri())
+    folder = download(SOURCES["ml-100k"], cache, urls=[archive.as_uri()])
     assert folder == cache / "ml-100k" and (folder / "u.data").stat().st_size == 1979173
     archive.unlink()  # a second call is a cache hit: no download
-    assert download(SOURCES["ml-100k"], cache, url=archive.as_uri()) == folder
+    assert download(SOURCES["ml-100k"], cache, urls=[archive.as_uri()]) == folder
 
 
 def test_checksum_mismatch_leaves_nothing(tmp_path, data_root):
     archive = _zip(data_root, tmp_path / "ml-100k.zip", tamper=True)
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match="u.data: checksum mismatch"):
-        download(SOURCES["ml-100k"], cache, url=archive.as_uri())
+        download(SOURCES["ml-100k"], cache, urls=[archive.as_uri()])
     assert list(cache.iterdir()) == []
 
 
