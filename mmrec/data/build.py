@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mmrec.data.errors import DataError
 from mmrec.data.tables import Tables
-from mmrec.data.timestamps import to_seconds
+from mmrec.data.timestamps import parse_numbers, to_seconds
 
 DUPLICATE_POLICIES = ("keep", "drop")
 
@@ -60,12 +60,12 @@ def _check_unique(raw: RawFrame, ids: pd.Series, column: str) -> None:
 
 
 def _numeric(raw: RawFrame, column: str) -> np.ndarray:
-    values = pd.to_numeric(raw.frame[column], errors="coerce")
-    bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    values = parse_numbers(raw.frame[column])
+    bad = np.isnan(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(raw.file, f"not a number: {raw.frame[column].iloc[row]!r}", row=raw.line(row), column=column)
-    return values.to_numpy(dtype=np.float64)
+    return values
 
 
 def _field_text(value) -> str:

@@ -152,3 +152,13 @@ def test_string_ids_round_trip(tmp_path, fmt):
     inter_back = again.interactions.with_format("numpy")[:]
     assert [again.items["item_id"][i - 1] for i in inter_back["item_idx"]] == ODD_IDS[::-1]
     assert [again.users["user_id"][u - 1] for u in inter_back["user_idx"]] == inter["user_id"]
+
+
+@pytest.mark.parametrize("values, message", [
+    (pd.Series([True, False]), "line 1, column 'timestamp': not a timestamp: True"),
+    (pd.Series([1.0, np.nan]), "line 2, column 'timestamp': not a number: nan"),
+    (pd.Series(pd.array([1, None], dtype="Int64")), "line 2, column 'timestamp': not a number: <NA>"),
+])
+def test_bad_typed_timestamps(values, message):
+    with pytest.raises(DataError, match=f"^f.parquet, {message}"):
+        to_seconds(values, "f.parquet", 1)
