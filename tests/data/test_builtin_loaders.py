@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmrec.config import DataConfig
+from mmrec.config import DataConfig, RecipeConfig
 from mmrec.data import DataError, detect_format, load_tables
 from mmrec.data.amazon import load_amazon
 from mmrec.data.criteo import CATEGORICAL, NUMERIC, load_criteo
+from mmrec.pipeline import Pipeline
+from mmrec.stages import default_stages
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -200,3 +202,54 @@ def test_criteo_bad_line_is_named(tmp_path, edit, message):
 def test_criteo_is_not_sequential_tables():
     with pytest.raises(DataError, match="criteo is a CTR log"):
         load_tables(DataConfig(dataset=str(SAMPLES / "criteo")))
+
+
+def _remove(name):
+    return lambda root: (root / name).unlink()
+
+
+def _empty(name):
+    return lambda root: (root / name).write_bytes(b"")
+
+
+LAYOUT_CASES = {
+    "ml-1m without users.dat": ("ml-1m", _remove("users.dat"), "users.dat: file not found"),
+    "ml-1m empty ratings.dat": ("ml-1m", _empty("ratings.dat"), "ratings.dat: file is empty"),
+    "ml-1m unknown movie": ("ml-1m", lambda r: (r / "ratings.dat").write_text("1::99999::5::978300760\n"),
+                            "ratings.dat, line 1, column 'item_id': item '99999' is not in movies.dat"),
+    "ml-1m truncated movies line": ("ml-1m", lambda r: (r / "movies.dat").write_bytes(b"1::Toy Story (1995)::Comedy\n2::Jum"),
+                                     "movies.dat, line 2: expected 3 fields"),
+    "ml-20m without movies.csv": ("ml-20m", _remove("movies.csv"), "movies.csv: file not found"),
+    "ml-20m unknown user column": ("ml-20m", lambda r: (r / "ratings.csv").write_text("user,movieId,rating,timestamp\n1,1,4,5\n"),
+                                   "ratings.csv, column 'user_id': missing required column"),
+    "amazon without metadata": ("amazon-2018", _remove("meta_All_Beauty.json"), "meta_All_Beauty.json: metadata file missing"),
+    "amazon empty reviews": ("amazon-2018", _empty("All_Beauty_5.json"), "All_Beauty_5.json: file has no rows"),
+    "amazon metadata without asin": ("amazon-2018", lambda r: (r / "meta_All_Beauty.json").write_text('{"title": "x"}\n'),
+                                     "meta_All_Beauty.json, line 1, column 'asin': missing key"),
+    "amazon 2023 bad timestamp": ("amazon-2023", lambda r: (r / "All_Beauty.jsonl").write_text(
+        '{"user_id": "U", "parent_asin": "B00YQ6X8EO", "rating": 5.0, "timestamp": "soon"}\n'),
+        "All_Beauty.jsonl, line 1, column 'timestamp': not a timestamp: 'soon'"),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT_CASES))
+def test_layout_bad_input_matrix(tmp_path, case):
+    """Each upstream layout's bad input is one DataError naming the file (and line / column where one applies),
+    and the prepare stage leaves no artifact behind."""
+    name, breaker, message = LAYOUT_CASES[case]
+    root = _copy(name, tmp_path)
+    breaker(root)
+    cfg = RecipeConfig(data=DataConfig(dataset=str(root), text_fields=["title"], image_field=None))
+    with pytest.raises(DataError) as info:
+        Pipeline(cfg, tmp_path / "run", default_stages()).run(["prepare"])
+    assert message in str(info.value)
+    artifacts = tmp_path / "run" / "artifacts"
+    assert not artifacts.exists() or list(artifacts.rglob("*")) == []
+
+
+def test_criteo_empty_and_missing(tmp_path):
+    with pytest.raises(DataError, match="train.txt: file not found"):
+        load_criteo(tmp_path)
+    (tmp_path / "train.txt").write_text("")
+    with pytest.raises(DataError, match="train.txt: file is empty"):
+        load_criteo(tmp_path)

@@ -133,6 +133,8 @@ def test_duplicate_count_reaches_prepare_stats(tmp_path):
 def test_duplicates_option_is_checked():
     with pytest.raises(ConfigError, match=r"data.duplicates: 'dedupe' is not one of \['keep', 'drop'\]"):
         from_dict(RecipeConfig, {"data": {"duplicates": "dedupe"}})
+    with pytest.raises(ConfigError, match="data.max_rows must be >= 1"):
+        from_dict(RecipeConfig, {"data": {"max_rows": 0}})
 
 
 ODD_IDS = ["00123", "123", "a b", " lead", "trail ", "ünïcödé-☃", "x,y", 'say "hi"', "tab\there", "東京"]
