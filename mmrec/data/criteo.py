@@ -59,7 +59,7 @@ def _typed_chunk(path: Path, first_line: int, raw: pd.DataFrame) -> pd.DataFrame
             raise DataError(path, f"not an integer: {text.iloc[row]!r}", row=first_line + row, column=column)
         out[column] = values.to_numpy(dtype=np.float64)  # exact for all Criteo counts (> 2**24 occur)
     for column in CATEGORICAL:
-        out[column] = raw[column].replace("", None).astype("string[pyarrow]")
+        out[column] = raw[column].where(raw[column] != "").astype("string[pyarrow]")
     return pd.DataFrame(out)
 
 

@@ -39,6 +39,8 @@ def _file_name(url: str) -> str:
 
 def _fetch_one(url: str, folder: Path, fetcher: Fetcher) -> str | None:
     name = _file_name(url)
+    if (folder / name).is_file():  # fetched by a run killed before it wrote the index
+        return name
     try:
         blob = fetcher(url)
         with Image.open(io.BytesIO(blob)) as image:

@@ -64,7 +64,7 @@ def to_seconds(values: pd.Series, file, first_line: int, column: str = "timestam
         return values.to_numpy(dtype=np.int64)
     if pd.api.types.is_numeric_dtype(values) or _is_number(values.iloc[0]):  # a numeric column: all numbers
         try:
-            return np.asarray(values, dtype=np.int64) if values.dtype == object else _whole(values)
+            return _whole(values) if pd.api.types.is_float_dtype(values) else np.asarray(values, dtype=np.int64)
         except (ValueError, TypeError, OverflowError):
             numbers = parse_numbers(values)
         if np.isnan(numbers).any():

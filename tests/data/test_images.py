@@ -57,3 +57,14 @@ def test_fetched_once_and_failures_masked(tmp_path):
     (tmp_path / names[0]).unlink()  # a cached file that disappeared is fetched again
     calls.clear()
     assert fetch_images(["https://a/ok.png"], tmp_path, fetcher) == [names[0]] and calls == ["https://a/ok.png"]
+
+
+def test_files_of_a_killed_run_are_reused(tmp_path):
+    """A run killed before writing index.json leaves finished files: the next run uses them without fetching."""
+    names = fetch_images(["https://a/1.png", "https://a/2.png"], tmp_path, lambda url: _png((1, 2, 3)))
+    (tmp_path / INDEX).unlink()
+
+    def must_not_fetch(url):
+        raise AssertionError(f"fetched again: {url}")
+
+    assert fetch_images(["https://a/2.png", "https://a/1.png"], tmp_path, must_not_fetch) == names[::-1]
