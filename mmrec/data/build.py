@@ -16,6 +16,9 @@ from PIL import Image, UnidentifiedImageError
 
 from mmrec.data.errors import DataError
 from mmrec.data.tables import Tables
+from mmrec.data.timestamps import parse_numbers, to_seconds
+
+DUPLICATE_POLICIES = ("keep", "drop")
 
 
 @dataclasses.dataclass
@@ -46,7 +49,7 @@ def _ids_as_str(raw: RawFrame, column: str) -> pd.Series:
         raise DataError(raw.file, "empty ID", row=raw.line(np.flatnonzero(missing.to_numpy())[0]), column=column)
     if pd.api.types.is_float_dtype(series) and (series % 1 == 0).all():
         series = series.astype("int64")
-    return series.astype(str).str.strip()
+    return series.astype(str)  # exactly as written: spaces, leading zeros and any characters are part of the ID
 
 
 def _check_unique(raw: RawFrame, ids: pd.Series, column: str) -> None:
@@ -56,13 +59,13 @@ def _check_unique(raw: RawFrame, ids: pd.Series, column: str) -> None:
         raise DataError(raw.file, f"duplicate ID '{ids.iloc[row]}'", row=raw.line(row), column=column)
 
 
-def _numeric(raw: RawFrame, column: str, integer: bool) -> np.ndarray:
-    values = pd.to_numeric(raw.frame[column], errors="coerce")
-    bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+def _numeric(raw: RawFrame, column: str) -> np.ndarray:
+    values = parse_numbers(raw.frame[column])
+    bad = np.isnan(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(raw.file, f"not a number: {raw.frame[column].iloc[row]!r}", row=raw.line(row), column=column)
-    return values.to_numpy(dtype=np.int64 if integer else np.float64)
+    return values
 
 
 def _field_text(value) -> str:
@@ -106,8 +109,15 @@ def build_tables(
     users: RawFrame | None,
     text_fields: list[str],
     image_column: str | None,
+    duplicates: str = "drop",
 ) -> Tables:
-    """Check everything, index IDs 1..N / 1..U, build item text and image masks, and return :class:`Tables`."""
+    """Check everything, index IDs 1..N / 1..U, build item text and image masks, and return :class:`Tables`.
+
+    Repeated (user, item, timestamp) events are counted; ``duplicates="drop"`` keeps the first of each
+    (in file order), ``"keep"`` keeps them all.
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     require_columns(items, ["item_id"])
     require_columns(interactions, ["user_id", "item_id", "timestamp"])
     for field in text_fields:
@@ -126,9 +136,9 @@ def build_tables(
         row = int(np.flatnonzero(unknown)[0])
         raise DataError(interactions.file, f"item '{inter_items.iloc[row]}' is not in {items.file.name}",
                         row=interactions.line(row), column="item_id")
-    timestamps = _numeric(interactions, "timestamp", integer=True)
+    timestamps = to_seconds(interactions.frame["timestamp"], interactions.file, interactions.first_line)
     rating_column = next((c for c in ("rating", "label") if c in interactions.frame.columns), None)
-    ratings = _numeric(interactions, rating_column, integer=False) if rating_column else np.full(len(positions), np.nan)
+    ratings = _numeric(interactions, rating_column) if rating_column else np.full(len(positions), np.nan)
 
     if users is not None:
         require_columns(users, ["user_id"])
@@ -170,12 +180,14 @@ def build_tables(
         "user_id": list(user_index),
         **{str(c): user_frame[c].tolist() for c in user_frame.columns},
     }
+    repeated = pd.DataFrame({"u": user_pos, "i": positions, "t": timestamps}).duplicated(keep="first").to_numpy()
+    kept = ~repeated if duplicates == "drop" else np.ones(len(positions), dtype=bool)
     inter_columns = {
-        "user_idx": (user_pos + 1).astype(np.int64),
-        "item_idx": (positions + 1).astype(np.int64),
-        "timestamp": timestamps,
-        "rating": ratings,
-        "order": np.arange(len(positions), dtype=np.int64),
+        "user_idx": (user_pos[kept] + 1).astype(np.int64),
+        "item_idx": (positions[kept] + 1).astype(np.int64),
+        "timestamp": timestamps[kept],
+        "rating": ratings[kept],
+        "order": np.flatnonzero(kept).astype(np.int64),  # file row: ties in time keep the file's order
     }
     return Tables(
         name=name,
@@ -183,4 +195,6 @@ def build_tables(
         users=datasets.Dataset.from_dict(user_columns),
         interactions=datasets.Dataset.from_dict(inter_columns),
         root=str(root.resolve()),
+        n_duplicates=int(repeated.sum()),
+        duplicates=duplicates,
     )

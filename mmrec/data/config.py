@@ -13,11 +13,20 @@ class DataConfig:
     """Which dataset to load and how to build item text and images from it."""
 
     dataset: str = "ml-100k"  # a built-in name (looked up under $MMREC_DATA or downloaded) or a directory
-    format: Literal["auto", "movielens", "directory"] = "auto"
+    format: Literal["auto", "movielens", "movielens-1m", "movielens-20m", "amazon-2018", "amazon-2023", "criteo",
+                    "directory"] = "auto"  # auto: told apart by the files in the folder
     text_fields: list[str] = dataclasses.field(default_factory=lambda: ["title", "genres"])
     image_field: str | None = "image"
     min_user_interactions: int = 3
     cache_dir: str | None = None  # where downloaded datasets go; default ~/.cache/mmrec/datasets
+    # repeated (user, item, timestamp) events: counted in the prepare stats either way; "drop" keeps the first,
+    # since an exact repeat is a double-logged event that would otherwise make "repeat the last item" a free hit
+    duplicates: Literal["keep", "drop"] = "drop"
+    max_rows: int | None = None  # CTR logs (criteo): read only the first N rows (the log is in time order)
+
+    def validate(self) -> None:
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ConfigError(f"data.max_rows must be >= 1 or null, got {self.max_rows}")
 
 
 @dataclasses.dataclass

@@ -41,8 +41,8 @@ def read_table(path: Path) -> RawFrame:
     return RawFrame(frame, path, first_line=2 if path.suffix == ".csv" else 1)
 
 
-def load_directory(root: str | Path, text_fields: list[str], image_field: str | None, name: str | None = None
-                   ) -> Tables:
+def load_directory(root: str | Path, text_fields: list[str], image_field: str | None, name: str | None = None,
+                   duplicates: str = "drop") -> Tables:
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "dataset directory not found")
@@ -55,4 +55,5 @@ def load_directory(root: str | Path, text_fields: list[str], image_field: str | 
         users=read_table(users_path) if users_path else None,
         text_fields=text_fields,
         image_column=image_field,
+        duplicates=duplicates,
     )

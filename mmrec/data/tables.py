@@ -33,6 +33,8 @@ class Tables:
     users: datasets.Dataset
     interactions: datasets.Dataset
     root: str  # dataset directory; image paths are relative to it
+    n_duplicates: int = 0  # repeated (user, item, timestamp) events found in the input
+    duplicates: str = "keep"  # what was done with them: "keep" or "drop"
 
     @property
     def n_items(self) -> int:
@@ -51,6 +53,8 @@ class Tables:
             "n_users": self.n_users,
             "n_items": self.n_items,
             "n_interactions": len(self.interactions),
+            "duplicate_events": self.n_duplicates,
+            "duplicates": self.duplicates,
             "items_with_text": int(has_text.sum()),
             "items_missing_text": int((~has_text).sum()),
             "items_with_image": int(has_image.sum()),
@@ -79,4 +83,6 @@ class Tables:
             users=datasets.load_from_disk(str(directory / "users")),
             interactions=datasets.load_from_disk(str(directory / "interactions")),
             root=meta["root"],
+            n_duplicates=meta.get("duplicate_events", 0),
+            duplicates=meta.get("duplicates", "keep"),
         )
