@@ -134,14 +134,30 @@ def mutual_information(x, y) -> float:
     return max(entropy(x) + entropy(y) - entropy(joint.ravel()), 0.0)
 
 
-def field_mutual_information(values: Mapping[str, np.ndarray]) -> dict:
-    """``{"fields", "matrix"}``: plug-in MI (nats) between the raw categorical values of every field pair of a
-    batch (values[name] (B,) codes; the diagonal is each field's entropy)."""
+def shuffled_mutual_information(x, y, shuffles: int = 3, seed: int = 0) -> float:
+    """Mean plug-in MI of ``x`` against seeded permutations of ``y``: what the estimator reports for independent
+    fields of these marginals and this sample size (its bias; large when the joint support nears the sample size,
+    e.g. user ID x item ID)."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y).ravel()
+    return float(np.mean([mutual_information(x, rng.permutation(y)) for _ in range(shuffles)]))
+
+
+def field_mutual_information(values: Mapping[str, np.ndarray], shuffles: int = 3, seed: int = 0) -> dict:
+    """``{"fields", "matrix", "adjusted"}`` over every field pair of a batch (values[name] (B,) categorical codes).
+
+    ``matrix``: plug-in MI in nats (the diagonal is each field's entropy); ``adjusted``: the same less
+    :func:`shuffled_mutual_information` (the plug-in bias), so that ≈ 0 means independent at any cardinality
+    (``shuffles`` = 0 leaves it out).
+    """
     names = list(values)
-    arrays = [_numpy(values[n]).astype(np.int64) if isinstance(values[n], torch.Tensor) else np.asarray(values[n])
+    arrays = [values[n].cpu().numpy() if isinstance(values[n], torch.Tensor) else np.asarray(values[n])
               for n in names]
-    matrix = [[mutual_information(a, b) for b in arrays] for a in arrays]
-    return {"fields": names, "matrix": matrix}
+    out = {"fields": names, "matrix": [[mutual_information(a, b) for b in arrays] for a in arrays]}
+    if shuffles:
+        out["adjusted"] = [[mi - shuffled_mutual_information(a, b, shuffles, seed) for mi, b in zip(row, arrays)]
+                           for row, a in zip(out["matrix"], arrays)]
+    return out
 
 
 def field_correlation(vectors: Mapping[str, torch.Tensor]) -> dict:
@@ -253,14 +269,15 @@ def _finish(fig: Figure, path: str | Path | None) -> bytes:
 def plot_spectra(analysis: Mapping[str, dict], title: str = "Singular spectra", path: str | Path | None = None
                  ) -> bytes:
     """σ_k / σ_1 against k (log scale), one line per table of :func:`analyse_tables`' output: solid = over the
-    looked-up rows of a batch, dashed = over the table's rows. Collapse shows as a line that drops fast."""
+    looked-up rows of a batch, dashed = over the table's rows; each line ends at its rank bound min(rows, dim).
+    Collapse shows as a line that drops fast before its end."""
     fig = Figure(figsize=(7.5, 4.2))
     ax = fig.subplots()
     colors = matplotlib.colormaps["tab10"](np.arange(len(analysis)) % 10)
     for (name, parts), color in zip(analysis.items(), colors):
         for part, style in (("batch", "-"), ("table", "--")):
-            if part in parts:
-                s = np.maximum(np.asarray(parts[part]["spectrum"]), 1e-6)
+            if part in parts:  # σ_k beyond min(rows, dim) is zero by construction: the line ends there
+                s = np.maximum(np.asarray(parts[part]["spectrum"][:parts[part]["max_rank"]]), 1e-6)
                 label = f"{name} ({part}, IA {parts[part]['information_abundance']:.2f})"
                 ax.plot(np.arange(1, len(s) + 1), s, style, color=color, marker=".", lw=1.3, label=label)
     ax.set_yscale("log")
@@ -290,17 +307,20 @@ def _heatmap(ax, fig, matrix: np.ndarray, names: list[str], title: str, cmap: st
 def plot_correlation_vs_mi(correlation: dict, mutual_info: dict, title: str = "Learned correlation vs data MI",
                            path: str | Path | None = None) -> bytes:
     """Two heatmaps side by side over the same field pairs: learned mean |cos| (left, from
-    :func:`field_correlation`) and the raw values' mutual information in nats (right)."""
+    :func:`field_correlation`) and the raw values' mutual information in nats (right; bias-adjusted when
+    :func:`field_mutual_information` gave ``adjusted``)."""
     names = [n for n in correlation["fields"] if n in mutual_info["fields"]]
     ci = [correlation["fields"].index(n) for n in names]
     mi = [mutual_info["fields"].index(n) for n in names]
     corr = np.asarray(correlation["matrix"], dtype=np.float64)[np.ix_(ci, ci)]
-    info = np.asarray(mutual_info["matrix"], dtype=np.float64)[np.ix_(mi, mi)]
+    adjusted = "adjusted" in mutual_info
+    info = np.asarray(mutual_info["adjusted" if adjusted else "matrix"], dtype=np.float64)[np.ix_(mi, mi)]
     fig = Figure(figsize=(11, 4.6))
     axes = fig.subplots(1, 2)
     chance = correlation.get("chance")
     _heatmap(axes[0], fig, corr, names, "learned: mean |cos| of looked-up vectors"
              + (f" (chance ≈ {chance:.2f})" if chance else ""), "viridis")
-    _heatmap(axes[1], fig, info, names, "data: mutual information of raw values (nats)", "magma")
+    _heatmap(axes[1], fig, np.maximum(info, 0.0), names, "data: mutual information of raw values (nats"
+             + (", less its value with one field shuffled)" if adjusted else ")"), "magma")
     fig.suptitle(title, fontsize=10)
     return _finish(fig, path)

@@ -80,8 +80,17 @@ def test_mutual_information_of_independent_and_identical_fields():
     relabelled = (x * 7 + 3) % 11  # a bijection of the values keeps all the information
     mi = field_mutual_information({"x": x, "y": y, "x'": relabelled})
     assert mi["fields"] == ["x", "y", "x'"] and mi["matrix"][0][2] == pytest.approx(entropy(x))
+    assert abs(mi["adjusted"][0][1]) < bias and mi["adjusted"][0][2] == pytest.approx(entropy(x), abs=2 * bias)
+
+
+def test_shuffle_adjusted_mi_removes_the_bias_of_high_cardinality_pairs():
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, 900, 5000), rng.integers(0, 1500, 5000)  # independent, joint support ~ n
+    mi = field_mutual_information({"user": users, "item": items})
+    assert mi["matrix"][0][1] > 2.0  # the plug-in estimate: almost every pair is unique
+    assert abs(mi["adjusted"][0][1]) < 0.05
     with pytest.raises(ValueError, match="equal, non-zero length"):
-        mutual_information(x, y[:-1])
+        mutual_information(users, items[:-1])
 
 
 def test_field_correlation_finds_aligned_fields_and_sits_at_chance_for_random_ones():

@@ -12,7 +12,7 @@ import torch
 from mmrec.data.ctr_batches import CTRSamples, FeatureSpec, pad_histories
 from mmrec.eval.embedding_report import analyse_ctr_model, embedding_plots, embedding_tables
 from mmrec.eval.report import _markdown
-from mmrec.models.ctr import build_ctr_model
+from mmrec.models.ctr import TripleExpertItems, build_ctr_model
 
 SPEC = FeatureSpec(n_users=40, n_items=60, user_field_sizes=[8, 3], n_genres=4, max_history=5)
 FIELDS = ["age", "gender"]
@@ -32,12 +32,25 @@ def _samples(n: int, seed: int) -> CTRSamples:
                       item_genres=(torch.rand(SPEC.n_items + 1, 4, generator=g) > 0.5).float())
 
 
-@pytest.mark.parametrize("name", ["deepfm", "din"])
-def test_section_of_a_real_ctr_model(name):
+def _model(name: str):
+    """A registry CTR model, embedding 8; ``din_te`` with a triple-expert item side (its ID table = "item")."""
     torch.manual_seed(0)
-    model = build_ctr_model(name, SPEC, None, {"embed_dim": 8})
+    side = None
+    if name == "din_te":
+        g = torch.Generator().manual_seed(3)
+        n = SPEC.n_items + 1
+        codes = torch.randint(0, 4, (n, 2, 2), generator=g)
+        side = TripleExpertItems(torch.randint(0, 30, (n,), generator=g), torch.randn(n, 6, generator=g), 8, codes,
+                                 n_bins=3)
+    return build_ctr_model(name, SPEC, None, {"embed_dim": 8}, side)
+
+
+@pytest.mark.parametrize("name", ["deepfm", "din", "din_te"])
+def test_section_of_a_real_ctr_model(name):
+    model = _model(name)
+    id_table = model.item_repr.id_expert.weight if name == "din_te" else model.item_repr.weight
     with torch.no_grad():  # plant a collapse: every item vector on one line
-        model.item_repr.weight.weight[1:] = torch.randn(SPEC.n_items, 1) * torch.randn(1, 8)
+        id_table.weight[1:] = torch.randn(SPEC.n_items, 1) * torch.randn(1, 8)
     a = analyse_ctr_model(model, _samples(500, 1), _samples(2000, 2), FIELDS, seed=0, min_domain_events=50)
     json.dumps(a, allow_nan=False)  # strict JSON: it lives in results.json
     assert {"user", "age", "gender", "item"} <= set(a["tables"])
@@ -66,8 +79,7 @@ def test_section_of_a_real_ctr_model(name):
 
 
 def test_report_markdown_carries_the_section():
-    torch.manual_seed(0)
-    model = build_ctr_model("deepfm", SPEC, None, {"embed_dim": 8})
+    model = _model("deepfm")
     a = analyse_ctr_model(model, _samples(300, 1), _samples(1000, 2), FIELDS, min_domain_events=50)
     report = {"dataset": "toy", "task": "ctr", "split": "ctr", "split_seed": 0, "seeds": [0],
               "protocol": "p", "cold_threshold": 5, "data": {}, "split_summary": {},
