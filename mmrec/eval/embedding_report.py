@@ -122,8 +122,8 @@ def embedding_tables(models: dict) -> list[tuple[str, list[str], list[list[str]]
                          _f(whole["information_abundance"]), _f(whole["effective_rank"])])
     out = [(f"Embedding analysis (model seed {', '.join(map(str, seeds))}): information abundance and effective "
             "rank per table (higher = less collapsed; at most min(rows, dim))",
-            ["model", "table", "rows looked up (test)", "rows", "dim", "IA (test lookups)", "eff. rank (test lookups)",
-             "IA (all rows)", "eff. rank (all rows)"], rows)]
+            ["model", "table", "rows looked up (test)", "rows (non-zero)", "dim", "IA (test lookups)",
+             "eff. rank (test lookups)", "IA (all rows)", "eff. rank (all rows)"], rows)]
     tangled = {n: a["entanglement"] for n, a in found.items() if a.get("entanglement")}
     if tangled:
         tasks = next(iter(tangled.values()))["tasks"]

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from mmrec.eval import embedding_analysis
 from mmrec.eval.embedding_analysis import (analyse_tables, effective_rank, entanglement, entropy,
                                            field_correlation, field_mutual_information, find_embedding_tables,
                                            gradient_cosine, information_abundance, lookup_counts,
@@ -52,6 +53,13 @@ def test_effective_rank_and_ia_of_a_diagonal_table_by_hand():
     # p = (1/2, 1/4, 1/8, 1/8): H = 1.75 ln 2, exp(H) = 2^1.75
     assert effective_rank(sigma) == pytest.approx(2 ** 1.75)
     assert effective_rank(np.ones(5)) == pytest.approx(5.0) and effective_rank(np.zeros(3)) == 0.0
+
+
+def test_chunked_gram_spectrum_matches_a_direct_svd(monkeypatch):
+    table = np.random.default_rng(2).normal(size=(50, 6)) * np.array([5, 3, 2, 1, 0.1, 0.001])
+    monkeypatch.setattr(embedding_analysis, "CHUNK_ROWS", 7)  # 50 rows in 8 chunks, the last one short
+    assert singular_values(torch.from_numpy(table).float()) == pytest.approx(
+        np.linalg.svd(table, compute_uv=False), rel=1e-5)
 
 
 def test_count_weighted_spectrum_equals_the_spectrum_of_the_looked_up_rows():

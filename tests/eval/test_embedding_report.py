@@ -58,6 +58,7 @@ def test_section_of_a_real_ctr_model(name):
     assert a["tables"]["item"]["table"]["information_abundance"] == pytest.approx(1.0, abs=1e-4)
     assert a["tables"]["user"]["table"]["information_abundance"] > 4  # random N(0, 0.02) init: near isotropic
     assert a["tables"]["gender"]["batch"]["rows"] == 2 and a["tables"]["gender"]["batch"]["max_rank"] == 2
+    assert a["tables"]["gender"]["table"]["rows"] == 2  # the zero padding row is not counted
     assert a["correlation"]["fields"] == a["mutual_information"]["fields"]
     mi = np.array(a["mutual_information"]["matrix"])
     users = a["mutual_information"]["fields"].index("user")
