@@ -268,7 +268,7 @@ def find_embedding_tables(model: nn.Module, rename: Mapping[str, str] | None = N
     for path, module in model.named_modules():
         if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and id(module.weight) not in seen:
             seen.add(id(module.weight))
-            found[path] = module.weight
+            found[path or "table"] = module.weight  # "" when the model is itself one table
     names = _readable(list(found))
     return {(rename or {}).get(path, names[path]): weight for path, weight in found.items()}
 

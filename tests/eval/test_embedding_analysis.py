@@ -147,6 +147,7 @@ def test_find_embedding_tables_gives_readable_unique_names():
     assert tables["item_repr"] is model.item_repr.weight.weight
     renamed = find_embedding_tables(model, {"fields.0": "occupation"})
     assert "occupation" in renamed and "fields.0" not in renamed
+    assert list(find_embedding_tables(nn.Embedding(3, 2))) == ["table"]
 
 
 def test_plots_are_pngs_written_atomically(tmp_path):
