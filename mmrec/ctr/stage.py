@@ -6,6 +6,7 @@ content table comes from the same place, its codes from the ``quantize`` stage (
 bins from the CTR training events. ``results.json`` = ``{"ctr": {model: {overall, warm, cold, bins (mean/std/n),
 train_seconds, eval_seconds, seeds, per_seed, config}}}``; each trained model is saved in the Hub format
 (``save_pretrained``; ``mmrec.hub.load_model`` and ``mmrec push`` read it) under ``models/ctr/<key>/seed<s>/``.
+Each result also carries ``embedding_analysis`` of its first seed's model (:mod:`mmrec.eval.embedding_report`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mmrec.ctr.train import CTRTrainSettings, predict
 from mmrec.data.ctr_batches import build_ctr_samples
 from mmrec.data.prepared import load_prepared
 from mmrec.eval.ctr_metrics import ctr_report
+from mmrec.eval.embedding_report import analyse_ctr_model
 from mmrec.items.codes import load_codes
 from mmrec.items.triple import TripleExpertItems
 from mmrec.pipeline import Stage, StageContext
@@ -115,6 +117,8 @@ def run(ctx: StageContext) -> None:
             report = ctr_report(test.user.numpy(), test.item.numpy(), test.label.numpy(), probs, counts,
                                 ctx.cfg.eval.cold_threshold, ctx.cfg.eval.n_bins, ctx.cfg.eval.noisy_bin_min_targets)
             model.save_pretrained(ctx.out / "models" / "ctr" / name / f"seed{seed}")
+            if seed == ctx.cfg.seeds[0]:  # the report's embedding analysis: the first seed's model
+                embeddings = analyse_ctr_model(model, test, samples["train"], cfg.user_fields, seed)
             runs.append({**report, "train_seconds": trained.train_seconds, "eval_seconds": eval_seconds,
                          "best_epoch": trained.best_epoch, "valid_auc": trained.best_valid_auc})
             per_seed.setdefault(name, {})[seed] = {**runs[-1], "epochs": trained.epochs}
@@ -124,6 +128,7 @@ def run(ctx: StageContext) -> None:
         if catalogue.resolve(name)[1].triple_items:
             config["item_side"] = dataclasses.asdict(cfg.item_side)
         results[name] = {**aggregate_seeds(runs), "seeds": list(ctx.cfg.seeds), "config": config,
+                         "embedding_analysis": embeddings,
                          "per_seed": [{"seed": s, "AUC": r["overall"]["AUC"], "GAUC": r["overall"]["GAUC"],
                                        "cold_AUC": r["cold"]["AUC"], "best_epoch": r["best_epoch"],
                                        "train_seconds": r["train_seconds"]} for s, r in zip(ctx.cfg.seeds, runs)]}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec.core.io import write_json, write_text
+from mmrec.eval.embedding_report import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
@@ -43,6 +44,7 @@ CTR_GLOSSARY = [
     ("cold / warm", "cold = test events whose target item has at most `cold_threshold` training interactions, "
                     "warm = the rest"),
     *COMMON_GLOSSARY,
+    *EMBEDDING_GLOSSARY,
 ]
 GLOSSARIES = {"sequential": SEQUENTIAL_GLOSSARY, "ctr": CTR_GLOSSARY}
 
@@ -221,6 +223,7 @@ def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                     [[n, *[_fmt(r[part].get(m)) for m in ks for part in ("warm", "cold")], cold_verdict.get(n, "")]
                      for n, r in models.items()]))
         out += [_bin_table(models, m, "events") for m in ks]
+        out += embedding_tables(models)
     with_tables = {n: r["embedding_tables"] for n, r in models.items() if r.get("embedding_tables")}
     if with_tables:
         def abundance(tables: dict, codes: bool):
@@ -355,6 +358,8 @@ def render_report(run_dir: str | Path) -> list[Path]:
             first_bins = next(iter(models.values())).get("bins")
             if counts is not None and first_bins:
                 images["item_frequency.png"] = plot_frequency(counts, first_bins)
+            if task == "ctr":
+                images.update(embedding_plots(models))
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in images.items():
             (folder / name).write_bytes(data)
