@@ -29,7 +29,7 @@ from mmrec.models.ctr.lr import LogisticRegression, LRConfig
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from mmrec.models.popularity import Popularity, PopularityConfig
 from mmrec.models.sasrec import SASRec, SASRecConfig
-from mmrec.models.semantic_sasrec import SemanticSASRec, SemanticSASRecConfig
+from mmrec.models.semantic_sasrec import MultiEmbeddingConfig, MultiEmbeddingSASRec, SemanticSASRec, SemanticSASRecConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
@@ -83,6 +83,10 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "the levels; moc<n>: n Mixture-of-Codes codebooks)",
               _variants(**{f"{kind}{n}": Variant({"variant": f"{kind}{n}"}) for kind in ("rq", "moc")
                            for n in (1, 2, 3, 7)})),
+    ModelSpec("multi_embedding", "sequential", MultiEmbeddingSASRec, MultiEmbeddingConfig, SequentialTrainer,
+              "SASRec over n independent ID tables fused like codes: MoC's equal-size baseline (me<k>: k tables, "
+              "k = 3 x the codebooks of moc1 / moc3 / moc7)",
+              _variants(**{f"me{k}": Variant({"n_tables": k}) for k in (3, 6, 9, 21)})),
     # PAD (stages align, then pad): the aligned tower, then triple experts; ablations are pad_<name> variants
     ModelSpec("aligned_tower", "pad", AlignedTower, PADConfig, align,
               "PAD's align step: a copy of the anchor over GELU(W[e'; P(t)]), trained with L_rec + λ MK-MMD"),

@@ -42,17 +42,26 @@ class EncodeConfig:
 
 @dataclasses.dataclass
 class CodeVariant:
-    """One semantic-ID variant: ``n_codebooks`` independent residual quantizers of ``levels`` x 2**nbits codes."""
+    """One semantic-ID variant: ``n_codebooks`` independent residual quantizers of ``levels`` x 2**nbits codes.
+
+    ``nbits: auto`` sizes the codes to the catalogue (``semantic_ids.auto_nbits``: about sqrt(n_items) codes per
+    level, at least 39 items per code, at most 256; 32 on ml-100k), so codes below the first level stay shared
+    between items instead of being nearly unique per item. ``views``: what each codebook quantizes — random
+    projections to ``view_dim`` (default d / 2), disjoint slices, or full rotations; null = projections with several
+    codebooks, a rotation with one. ``bootstrap``: each codebook fits on its own seeded bootstrap sample.
+    """
 
     n_codebooks: int = 3
     levels: int = 3
-    nbits: int = 8
-    view_dim: int | None = None  # each codebook's random projection width; null = a full-width rotation
+    nbits: int | Literal["auto"] = "auto"
+    views: Literal["projection", "slice", "rotation"] | None = None
+    view_dim: int | None = None  # width of each view; null = the view kind's natural width
+    bootstrap: bool = True
     suffix: bool = False  # append a collision-suffix level (makes every codebook's tuple unique)
 
     def validate(self) -> None:
-        if self.n_codebooks < 1 or self.levels < 1 or not 1 <= self.nbits <= 16:
-            raise ConfigError("quantize variant: n_codebooks and levels must be >= 1 and nbits in [1, 16]")
+        if self.n_codebooks < 1 or self.levels < 1 or (self.nbits != "auto" and not 1 <= self.nbits <= 16):
+            raise ConfigError("quantize variant: n_codebooks and levels must be >= 1 and nbits auto or in [1, 16]")
 
 
 @dataclasses.dataclass
@@ -68,8 +77,10 @@ class QuantizeConfig:
     n_codebooks: list[int] | int = dataclasses.field(default_factory=lambda: [1, 2, 3, 7])
     rq_scales: list[int] = dataclasses.field(default_factory=lambda: [1])
     levels: int = 3
-    nbits: int = 8
+    nbits: int | Literal["auto"] = "auto"
+    views: Literal["projection", "slice", "rotation"] | None = None
     view_dim: int | None = None
+    bootstrap: bool = True
     suffix: bool = False
     variants: dict[str, CodeVariant] = dataclasses.field(default_factory=dict)
     modalities_dir: str | None = None  # read the source from these modality tables instead of the encode stage's
@@ -86,9 +97,11 @@ class QuantizeConfig:
     def all_variants(self) -> dict[str, CodeVariant]:
         """Every variant by name (the names models refer to)."""
         counts = [self.n_codebooks] if isinstance(self.n_codebooks, int) else self.n_codebooks
-        out = {f"rq{s}": CodeVariant(1, s * self.levels, self.nbits, self.view_dim, self.suffix)
+        shared = {"nbits": self.nbits, "views": self.views, "view_dim": self.view_dim, "bootstrap": self.bootstrap,
+                  "suffix": self.suffix}
+        out = {f"rq{s}": CodeVariant(1, s * self.levels, **shared)
                for s in self.rq_scales}
-        out.update({f"moc{n}": CodeVariant(n, self.levels, self.nbits, self.view_dim, self.suffix) for n in counts})
+        out.update({f"moc{n}": CodeVariant(n, self.levels, **shared) for n in counts})
         out.update(self.variants)
         return out
 

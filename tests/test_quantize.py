@@ -153,6 +153,32 @@ def test_same_code_width_across_mixture_sizes():
     assert [code_dim_for(cfg, n, 3) * n * 3 for n in (1, 2, 3, 7)] == [252] * 4
 
 
+def test_full_width_code_tables_by_default_so_capacity_grows_with_the_codebooks():
+    """The paper's 1x / 2x / 3x / 7x axis: N full-width code tables (the fixed width shrank them to 12-d at N = 7)."""
+    widths, params = [], []
+    for n in (1, 3):
+        codes = np.random.default_rng(n).integers(0, 4, (7, n, 2))
+        model = semantic_sasrec(codes, with_id=False, code_width=None)
+        widths.append(model.item_repr.code_dim)
+        params.append(sum(p.numel() for name, p in model.item_repr.named_parameters() if name.startswith("tables.")))
+    assert widths == [16, 16] and params[1] > 2.5 * params[0]
+
+
+def test_multi_embedding_baseline_is_n_id_tables_fused_like_codes():
+    from mmrec.items.codes import SemanticIDRepresentation
+
+    config = catalogue.model_config("me3", {"dim": 16, "n_heads": 2, "max_len": 6}, "train.models.me3")
+    data = ModelData(6, [np.zeros(0, np.int64), np.array([1, 2, 3, 5])])
+    torch.manual_seed(0)
+    model = catalogue.build("me3", config, data)
+    side = model.item_repr
+    assert isinstance(side, SemanticIDRepresentation) and side.n_codebooks == 3 and side.levels == 1
+    assert torch.equal(side.codes[:, :, 0], torch.arange(7)[:, None].expand(7, 3))  # item i is row i of each table
+    assert not catalogue.lookup("me3").needs_codes  # no quantize stage
+    vectors = side.all_items()
+    assert torch.count_nonzero(vectors[0]) == 0 and not torch.equal(vectors[5], vectors[6])
+
+
 def test_softmax_over_seen_items_leaves_unseen_items_out_of_the_loss():
     from mmrec.items.base import IDEmbedding
     from mmrec.train.losses import full_softmax_ce

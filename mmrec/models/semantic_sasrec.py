@@ -6,16 +6,22 @@ plus its ID embedding when ``with_id`` and the item occurs in the training seque
 are represented by their codes alone (their ID rows would only be trained as softmax negatives, i.e. pushed down);
 their code embeddings are shared with warm items, which is what should help cold items.
 
-``code_width`` holds the total code-embedding width C x L x code_dim fixed across variants (default 252 = 3 x 84:
-code_dim 84 for 1 x 3 codes, 42 for 2 x 3, 28 for 3 x 3, 12 for 7 x 3), so MoC-N variants have the same number of
-code-table parameters (C x L x 2**nbits x code_dim) and the same projection input width; only how the width is
-split across codebooks changes.
+Every (codebook, level) table is ``dim`` wide by default, so capacity grows with the number of codebooks N: the
+paper's 1x / 2x / 3x / 7x scale axis. ``code_width`` instead holds the total code width C x L x code_dim fixed
+across variants (e.g. 252 = 3 x 84: code_dim 84 for 1 x 3 codes, 12 for 7 x 3), so more codebooks means narrower
+tables: the fixed-width variant, kept as an option.
+
+:class:`MultiEmbeddingSASRec` is the Multi-Embedding baseline at equal size: ``n_tables`` independent ID tables per
+item, fused by the same self-gating bottleneck (identity "codes", no quantizer), so the difference to MoC is what
+codes share between items, not the fusion or the number of vectors per item.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Literal
+
+import numpy as np
 
 from mmrec.core.config import ConfigError
 from mmrec.items.base import ItemRepresentation
@@ -28,7 +34,7 @@ from mmrec.models.sasrec import SASRec, SASRecConfig
 class SemanticSASRecConfig(SASRecConfig):
     variant: str = ""  # a quantize variant (rq1, moc3, ...); empty = the model's registry name
     with_id: bool = True  # ID ⊕ codes; false: items are their codes only
-    code_width: int | None = 252  # C x L x code_dim held fixed; null: code_dim = dim
+    code_width: int | None = None  # null: every code table dim wide (capacity grows with N); int: C x L x code_dim fixed
     reduce: Literal["sum", "project"] = "project"
     bottleneck: int | None = None  # gate hidden width (default dim)
     activation: Literal["relu", "gelu"] = "relu"
@@ -70,4 +76,33 @@ class SemanticSASRec(SASRec):
                 codes, config.dim, int(codes[1:].max()) + 1, bottleneck=config.bottleneck,
                 activation=config.activation, reduce=config.reduce if code_dim in (None, config.dim) else "project",
                 with_id=config.with_id, code_dim=code_dim, id_items=data.item_train_counts() > 0)
+        return cls(config, item_repr)
+
+
+@dataclasses.dataclass
+class MultiEmbeddingConfig(SASRecConfig):
+    n_tables: int = 3  # independent ID tables per item (match MoC's C x L code vectors for an equal-size baseline)
+    reduce: Literal["sum", "project"] = "project"
+    bottleneck: int | None = None  # gate hidden width (default dim)
+    activation: Literal["relu", "gelu"] = "relu"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.n_tables < 1:
+            raise ConfigError(f"n_tables must be >= 1, got {self.n_tables}")
+
+
+class MultiEmbeddingSASRec(SASRec):
+    """SASRec whose items are ``n_tables`` ID embeddings fused like semantic codes (identity codes)."""
+
+    model_type = "sasrec_me"
+    config_class = MultiEmbeddingConfig
+
+    @classmethod
+    def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> SASRec:
+        config = dataclasses.replace(config, n_items=data.n_items)
+        if item_repr is None:
+            identity = np.repeat(np.arange(data.n_items + 1)[:, None, None], config.n_tables, axis=1)
+            item_repr = SemanticIDRepresentation(identity, config.dim, data.n_items + 1, bottleneck=config.bottleneck,
+                                                 activation=config.activation, reduce=config.reduce)
         return cls(config, item_repr)

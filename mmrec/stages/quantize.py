@@ -12,8 +12,9 @@ The source comes from the ``encode`` artifact, or from ``quantize.modalities_dir
 layout) when that is set. Row 0 of ``codes.npy`` is padding so that ``codes[item_idx]`` works directly. Items
 missing the source modality all get the reserved code ``2**nbits`` at every level (one shared "unknown" tuple,
 outside the fitted codebooks), so the models give them one learned "no content" vector (plus their ID embedding when
-they have one). Stats are computed over present items only. A catalogue smaller than 2**nbits items gets fewer bits
-per level (logged; the bits used are in ``stats.json`` under ``settings``). ``source: concat`` joins the
+they have one). Stats are computed over present items only. ``nbits: auto`` sizes the codes to the catalogue; an
+explicit nbits that the catalogue cannot fill gets fewer bits per level (logged; the bits used are in
+``stats.json`` under ``settings``). ``source: concat`` joins the
 L2-normalised text, image and LLM embeddings (a missing modality contributes zeros; an item is present when any
 modality is). An ``aligned`` source (PAD's ``align`` stage) would be one more branch in :func:`source_embeddings`.
 """
@@ -58,7 +59,7 @@ def source_embeddings(encoded: dict, source: str) -> tuple[np.ndarray, np.ndarra
 
 
 def run(ctx: StageContext) -> None:
-    from semantic_ids import MixtureOfCodes
+    from semantic_ids import MixtureOfCodes, auto_nbits  # FAISS loads when the stage runs, not at import
 
     cfg: QuantizeConfig = ctx.cfg.quantize
     tables = Path(cfg.modalities_dir).expanduser() if cfg.modalities_dir else ctx.inputs["encode"]
@@ -72,12 +73,16 @@ def run(ctx: StageContext) -> None:
                "variants": {}}
     for name, variant in cfg.all_variants().items():
         start = time.perf_counter()
-        nbits = min(variant.nbits, int(np.log2(len(rows))))  # k-means needs at least 2**nbits rows
-        if nbits < variant.nbits:
-            log.warning("quantize %s: only %d items, using %d bits per level instead of %d",
-                        name, len(rows), nbits, variant.nbits)
-        moc = MixtureOfCodes(x.shape[1], variant.n_codebooks, variant.levels, nbits,
-                             view_dim=variant.view_dim, suffix=variant.suffix, train_size=cfg.train_size,
+        if variant.nbits == "auto":
+            nbits = auto_nbits(len(rows))
+        else:
+            nbits = min(variant.nbits, int(np.log2(len(rows))))  # k-means needs at least 2**nbits rows
+            if nbits < variant.nbits:
+                log.warning("quantize %s: only %d items, using %d bits per level instead of %d",
+                            name, len(rows), nbits, variant.nbits)
+        moc = MixtureOfCodes(x.shape[1], variant.n_codebooks, variant.levels, nbits, views=variant.views,
+                             view_dim=variant.view_dim, bootstrap=variant.bootstrap, suffix=variant.suffix,
+                             train_size=cfg.train_size,
                              niter=cfg.niter, seed=cfg.seed,
                              refine=variant.levels << nbits <= len(rows)).fit(x)  # FAISS refine needs enough rows
         item_codes = moc.encode(x)
