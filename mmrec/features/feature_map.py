@@ -285,7 +285,7 @@ class FeatureMap:
             return np.where(np.isnan(part), PAD, np.nan_to_num(part) + 2).astype(np.int64)
         if e.kind in ("categorical", "embedding"):
             ids = _lookup(self._vocab_index(e), tokens(frame[e.source]))
-            return np.where(ids == OOV, PAD, ids - 1) if e.kind == "embedding" else ids  # embedding row 0 = none
+            return np.where(ids <= OOV, 0, ids - 1) if e.kind == "embedding" else ids  # embedding row 0 = none
         if e.kind == "multi_categorical":
             return _padded(token_lists(frame[e.source], e.sep), self._vocab_index(e), e.max_len, keep_last=False)
         if e.kind == "numeric":

@@ -56,6 +56,8 @@ def test_sequence_keeps_the_latest_events_left_padded_with_a_shared_vocabulary(f
 def test_embedding_rows_and_labels(fmap, frame):
     enc = fmap.encode(frame)
     assert enc["txt"].tolist() == [1, 2, 0, 1]  # i3 has no pretrained vector -> row 0
+    missing = fmap.encode(frame.assign(item=[None, "i2", "zzz", "i1"]))
+    assert missing["txt"].tolist() == [0, 2, 0, 1]  # a missing or unknown ID -> row 0 too
     assert enc["click"].dtype == torch.float32 and enc["click"].tolist() == [1, 0, 1, 0]
     assert "click" not in fmap.encode(frame.drop(columns="click"), labels=False)
 
