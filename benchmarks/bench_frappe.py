@@ -22,11 +22,13 @@ import numpy as np
 import torch
 import yaml
 
+from mmrec import catalogue
+from mmrec.core.io import write_json, write_text
 from mmrec.data.frappe import SPLITS, write_splits
 from mmrec.features import encode_splits, parse_fields
-from mmrec.io import write_json, write_text
-from mmrec.models.zoo import MODELS
 from mmrec.train.fields import FieldTrainConfig, evaluate, seed_all, train_fields
+
+MODELS = {spec.name.removeprefix("zoo_"): (spec.model_class, spec.config_class) for spec in catalogue.rows("fields")}
 
 REPO = Path(__file__).resolve().parents[1]
 # the MLP is 3 x 200 (BARS tunes 3 x 400 on 3.3x more rows; 200 keeps 15 seeded runs per side in budget here)

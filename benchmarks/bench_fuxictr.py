@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from bench_frappe import SETTINGS, frappe_data, run_one
 
-from mmrec.io import write_json, write_text
+from mmrec.core.io import write_json, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 FUXI_NAMES = {"deepfm": "DeepFM", "dcnv2": "DCNv2"}

@@ -11,9 +11,11 @@ from pathlib import Path
 import torch
 from bench_frappe import SETTINGS, frappe_data
 
-from mmrec.io import write_text
-from mmrec.models.zoo import MODELS
+from mmrec import catalogue
+from mmrec.core.io import write_text
 from mmrec.train.fields import FieldTrainConfig, seed_all, train_fields
+
+MODELS = {spec.name.removeprefix("zoo_"): (spec.model_class, spec.config_class) for spec in catalogue.rows("fields")}
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,14 +29,27 @@ from mmrec.models.ctr.lr import LogisticRegression, LRConfig
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from mmrec.models.popularity import Popularity, PopularityConfig
 from mmrec.models.sasrec import SASRec, SASRecConfig
-from mmrec.models.semantic_sasrec import MultiEmbeddingConfig, MultiEmbeddingSASRec, SemanticSASRec, SemanticSASRecConfig
+from mmrec.models.semantic_sasrec import (
+    MultiEmbeddingConfig,
+    MultiEmbeddingSASRec,
+    SemanticSASRec,
+    SemanticSASRecConfig,
+)
+from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
+from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
+from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
+from mmrec.models.zoo.dnn import DNN, DNNConfig
+from mmrec.models.zoo.fm import FM, FMConfig
+from mmrec.models.zoo.lr import LR
+from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pad.train import align, train_pad
+from mmrec.train.fields import train_fields
 from mmrec.train.sequential import SequentialTrainer
 
-Task = Literal["sequential", "pad", "ctr"]
+Task = Literal["sequential", "pad", "ctr", "fields"]
 _NONE: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -54,7 +67,7 @@ class ModelSpec:
     """One catalogue row."""
 
     name: str
-    task: Task  # sequential: stage train_seq; pad: stages align / pad; ctr: stage ctr
+    task: Task  # sequential: stage train_seq; pad: stages align / pad; ctr: stage ctr; fields: the feature-layer zoo
     model_class: type[nn.Module]
     config_class: type
     trainer: Callable[..., Any] | None  # None: no training (count / content baselines), evaluated once
@@ -107,6 +120,12 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
                         diff_msin_no_dec=Variant({"decouple_weight": 0.0}),
                         diff_msin_no_image=Variant({"modalities": ["text"]}),
                         diff_msin_te=Variant(triple_items=True))),
+    # CTR models on the typed feature layer (mmrec.features; benchmarks/bench_frappe.py, bench_fuxictr.py)
+    ModelSpec("zoo_lr", "fields", LR, FieldLRConfig, train_fields, "logistic regression over every field"),
+    ModelSpec("zoo_fm", "fields", FM, FMConfig, train_fields, "factorization machine"),
+    ModelSpec("zoo_dnn", "fields", DNN, DNNConfig, train_fields, "MLP over the concatenated field embeddings"),
+    ModelSpec("zoo_deepfm", "fields", FieldDeepFM, FieldDeepFMConfig, train_fields, "FM + MLP, shared embeddings"),
+    ModelSpec("zoo_dcnv2", "fields", DCNv2, DCNv2Config, train_fields, "full-rank cross network + MLP"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
@@ -160,3 +179,8 @@ def build(name: str, config: Any, data: Any, item_repr: Any = None) -> nn.Module
     unset = {k: v for k, v in variant.overrides.items() if not getattr(config, k)}
     config = dataclasses.replace(config, **unset) if unset else config
     return spec.model_class.build(config, data, item_repr)
+
+
+def rows(task: Task) -> list[ModelSpec]:
+    """The catalogue rows of one task, in table order."""
+    return [spec for spec in MODEL_TABLE if spec.task == task]

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmrec.core.io import atomic_file, hash_file
 from mmrec.data.errors import DataError
-from mmrec.io import atomic_file, hash_file
 
 FIELDS: list[tuple[str, int, int]] = [  # (name, offset, cardinality), from the dataset's README
     ("user", 0, 957), ("item", 957, 4082), ("daytime", 5039, 7), ("weekday", 5046, 7), ("isweekend", 5053, 2),

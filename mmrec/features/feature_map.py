@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmrec.core.io import write_json
 from mmrec.features import schema
 from mmrec.features.errors import FeatureError, where
 from mmrec.features.values import labels01, numbers, token_lists, tokens
-from mmrec.io import write_json
 
 FORMAT_VERSION = 1
 PAD, OOV = 0, 1

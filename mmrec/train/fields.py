@@ -13,7 +13,6 @@ import random
 import time
 
 import numpy as np
-
 import torch
 
 from mmrec.eval.ctr_metrics import auc, logloss

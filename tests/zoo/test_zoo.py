@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
+from mmrec import catalogue
 from mmrec.eval.ctr_metrics import auc
 from mmrec.features import FeatureError, FeatureMap, frame_chunks, parse_fields
 from mmrec.hub import load_model
-from mmrec.models.zoo import MODELS
 from mmrec.train.common import seed_everything
 from mmrec.train.fields import FieldTrainConfig, evaluate, train_fields
+
+MODELS = {spec.name.removeprefix("zoo_"): (spec.model_class, spec.config_class) for spec in catalogue.rows("fields")}
 
 FIELDS = [{"name": "user", "type": "categorical"}, {"name": "item", "type": "categorical"},
           {"name": "tags", "type": "multi_categorical"}, {"name": "price", "type": "numeric"},

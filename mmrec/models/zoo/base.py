@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmrec.core.hub_mixin import HubMixin
 from mmrec.features.feature_map import FeatureMap
 from mmrec.features.layer import FeatureLayer
-from mmrec.hub import HubMixin
 
 PREDICT_BATCH = 65_536
 
@@ -100,7 +100,7 @@ class ZooModel(HubMixin, nn.Module):
         return {"feature_map": self.feature_map.to_dict()}
 
     @classmethod
-    def hub_rebuild_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+    def hub_rebuild_args(cls, init_args: dict[str, Any], config: Any) -> dict[str, Any]:
         return {"feature_map": FeatureMap.from_dict(init_args["feature_map"], "config.json init_args.feature_map")}
 
     def check_feature_map(self, feature_map: FeatureMap, source: str) -> None:

@@ -39,6 +39,7 @@ class DCNv2Config(MLPConfig):
 
 
 class DCNv2(ZooModel):
+    model_type = "zoo_dcnv2"
     config_class = DCNv2Config
 
     def __init__(self, config: DCNv2Config, feature_map, pretrained=None):

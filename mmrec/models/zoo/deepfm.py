@@ -16,6 +16,7 @@ class DeepFMConfig(MLPConfig):
 
 
 class DeepFM(ZooModel):
+    model_type = "zoo_deepfm"
     config_class = DeepFMConfig
     first_order = True
 

@@ -15,6 +15,7 @@ class DNNConfig(MLPConfig):
 
 
 class DNN(ZooModel):
+    model_type = "zoo_dnn"
     config_class = DNNConfig
 
     def __init__(self, config: DNNConfig, feature_map, pretrained=None):

@@ -20,6 +20,7 @@ class FMConfig(ZooConfig):
 
 
 class FM(ZooModel):
+    model_type = "zoo_fm"
     config_class = FMConfig
     first_order = True
 

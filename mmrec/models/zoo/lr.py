@@ -15,6 +15,7 @@ class LRConfig(ZooConfig):
 
 
 class LR(ZooModel):
+    model_type = "zoo_lr"
     config_class = LRConfig
     first_order = True
 
