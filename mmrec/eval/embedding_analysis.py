@@ -11,17 +11,11 @@ path, also write it atomically.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
-
-from mmrec.core.io import atomic_file
 
 CHUNK_ROWS = 1 << 20  # rows per step of the Gram-matrix sum in singular_values
 GENERIC_SEGMENTS = {"weight", "embedding", "embeddings", "emb", "table", "tables"}
@@ -276,74 +270,3 @@ def find_embedding_tables(model: nn.Module, rename: Mapping[str, str] | None = N
 
 
 # ------------------------------------------------------------------------------------------------ plots
-
-def _finish(fig: Figure, path: str | Path | None) -> bytes:
-    """PNG bytes of ``fig`` (a bare Figure: no pyplot state, no global backend switch); written atomically to
-    ``path`` when given."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    data = buf.getvalue()
-    if path is not None:
-        with atomic_file(path, "wb") as fh:
-            fh.write(data)
-    return data
-
-
-def plot_spectra(analysis: Mapping[str, dict], title: str = "Singular spectra", path: str | Path | None = None
-                 ) -> bytes:
-    """σ_k / σ_1 against k (log scale), one line per table of :func:`analyse_tables`' output: solid = over the
-    looked-up rows of a batch, dashed = over the table's rows; each line ends at its rank bound min(rows, dim).
-    Collapse shows as a line that drops fast before its end."""
-    fig = Figure(figsize=(7.5, 4.2))
-    ax = fig.subplots()
-    colors = matplotlib.colormaps["tab10"](np.arange(len(analysis)) % 10)
-    for (name, parts), color in zip(analysis.items(), colors):
-        for part, style in (("batch", "-"), ("table", "--")):
-            if part in parts:  # σ_k beyond min(rows, dim) is zero by construction: the line ends there
-                s = np.maximum(np.asarray(parts[part]["spectrum"][:parts[part]["max_rank"]]), 1e-6)
-                label = f"{name} ({part}, IA {parts[part]['information_abundance']:.2f})"
-                ax.plot(np.arange(1, len(s) + 1), s, style, color=color, marker=".", lw=1.3, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("singular value index k")
-    ax.set_ylabel("σ_k / σ_1 (log; floor 1e-6)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower left")
-    return _finish(fig, path)
-
-
-def _heatmap(ax, fig, matrix: np.ndarray, names: list[str], title: str, cmap: str) -> None:
-    shown = matrix.copy()
-    np.fill_diagonal(shown, np.nan)  # a field against itself says nothing about learning
-    image = ax.imshow(shown, cmap=cmap, vmin=0.0)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if i != j and np.isfinite(shown[i, j]) and len(names) <= 12:
-                ax.text(j, i, f"{shown[i, j]:.2f}", ha="center", va="center", fontsize=7, color="black",
-                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.6, "lw": 0})
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-
-
-def plot_correlation_vs_mi(correlation: dict, mutual_info: dict, title: str = "Learned correlation vs data MI",
-                           path: str | Path | None = None) -> bytes:
-    """Two heatmaps side by side over the same field pairs: learned mean |cos| (left, from
-    :func:`field_correlation`) and the raw values' mutual information in nats (right; bias-adjusted when
-    :func:`field_mutual_information` gave ``adjusted``)."""
-    names = [n for n in correlation["fields"] if n in mutual_info["fields"]]
-    ci = [correlation["fields"].index(n) for n in names]
-    mi = [mutual_info["fields"].index(n) for n in names]
-    corr = np.asarray(correlation["matrix"], dtype=np.float64)[np.ix_(ci, ci)]
-    adjusted = "adjusted" in mutual_info
-    info = np.asarray(mutual_info["adjusted" if adjusted else "matrix"], dtype=np.float64)[np.ix_(mi, mi)]
-    fig = Figure(figsize=(11, 4.6))
-    axes = fig.subplots(1, 2)
-    chance = correlation.get("chance")
-    _heatmap(axes[0], fig, corr, names, "learned: mean |cos| of looked-up vectors"
-             + (f" (chance ≈ {chance:.2f})" if chance else ""), "viridis")
-    _heatmap(axes[1], fig, np.maximum(info, 0.0), names, "data: MI of raw values, nats"
-             + (" (less shuffled-pair MI)" if adjusted else ""), "magma")
-    fig.suptitle(title, fontsize=10)
-    return _finish(fig, path)

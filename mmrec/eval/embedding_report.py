@@ -15,23 +15,15 @@ import torch
 from torch import nn
 
 from mmrec.data.ctr_batches import AGE_EDGES, CTRSamples
-from mmrec.eval.embedding_analysis import (analyse_tables, entanglement, field_correlation, field_mutual_information,
-                                           find_embedding_tables, plot_correlation_vs_mi, plot_spectra)
+from mmrec.eval.embedding_analysis import (
+    analyse_tables,
+    entanglement,
+    field_correlation,
+    field_mutual_information,
+    find_embedding_tables,
+)
 
 ITEM_TABLE_PATHS = ("item_repr.weight", "item_repr.id_expert.weight")  # ID table; plain / triple-expert item side
-EMBEDDING_GLOSSARY = [
-    ("information abundance (IA)", "Σσ_k / σ_1 of an embedding table's singular values: 1 = every row on one line "
-                                   "(collapsed), up to min(rows, dim) = all directions used equally"),
-    ("effective rank", "exp(entropy of σ_k / Σσ): how many equally strong directions the table is worth"),
-    ("test lookups / all rows", "the table's rows weighted by how often the test events look them up / every row "
-                                "once"),
-    ("learned correlation", "mean |cos| between two fields' looked-up vectors over the test events; beside it the "
-                            "plug-in mutual information of the two fields' raw values (nats)"),
-    ("gradient cosine", "cosine between the gradients two user domains' click losses send to the item table "
-                        "(+1 = same direction, 0 = unrelated, < 0 = conflicting)"),
-]
-
-
 def _subsample(n: int, limit: int, seed: int) -> torch.Tensor:
     if n <= limit:
         return torch.arange(n)
@@ -102,57 +94,3 @@ def analyse_ctr_model(model: nn.Module, test: CTRSamples, train: CTRSamples, use
 
 
 # ------------------------------------------------------------------------------------------------ rendering
-
-def _f(value) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-def embedding_tables(models: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of the section's tables, for the models whose result has ``embedding_analysis``."""
-    found = {n: r["embedding_analysis"] for n, r in models.items() if r.get("embedding_analysis")}
-    if not found:
-        return []
-    seeds = sorted({a["seed"] for a in found.values()})
-    rows = []
-    for name, a in found.items():
-        for table, parts in a["tables"].items():
-            batch, whole = parts.get("batch", {}), parts["table"]
-            rows.append([name, table, str(batch.get("rows", "–")), str(whole["rows"]), str(whole["dim"]),
-                         _f(batch.get("information_abundance")), _f(batch.get("effective_rank")),
-                         _f(whole["information_abundance"]), _f(whole["effective_rank"])])
-    out = [(f"Embedding analysis (model seed {', '.join(map(str, seeds))}): information abundance and effective "
-            "rank per table (higher = less collapsed; at most min(rows, dim))",
-            ["model", "table", "rows looked up (test)", "rows (non-zero)", "dim", "IA (test lookups)",
-             "eff. rank (test lookups)", "IA (all rows)", "eff. rank (all rows)"], rows)]
-    tangled = {n: a["entanglement"] for n, a in found.items() if a.get("entanglement")}
-    if tangled:
-        tasks = next(iter(tangled.values()))["tasks"]
-        first = next(iter(tangled.values()))
-        out.append((f"Embedding analysis: gradient cosine between {first['domain_field']} domains on the "
-                    f"{first['table']} table (training events per domain: "
-                    f"{', '.join(f'{k} {v}' for k, v in first['events'].items())})",
-                    ["model", "domain", *tasks],
-                    [[n, task, *[_f(c) for c in row]] for n, e in tangled.items()
-                     for task, row in zip(e["tasks"], e["matrix"])]))
-    return out
-
-
-def embedding_plots(models: dict) -> dict[str, bytes]:
-    """PNG per model: ``embedding_spectra_<model>.png`` and ``embedding_correlation_mi_<model>.png``."""
-    images = {}
-    for name, result in models.items():
-        a = result.get("embedding_analysis")
-        if not a:
-            continue
-        if a["tables"]:
-            images[f"embedding_spectra_{name}.png"] = plot_spectra(
-                a["tables"], f"{name}: normalised singular spectra per table (seed {a['seed']}; solid = over "
-                             f"{a['events']} test events' lookups, dashed = all rows)")
-        if a.get("correlation") and a.get("mutual_information"):
-            images[f"embedding_correlation_mi_{name}.png"] = plot_correlation_vs_mi(
-                a["correlation"], a["mutual_information"],
-                f"{name}: learned field-pair correlation vs mutual information ({a['events']} test events)")
-    return images
-
-
-__all__ = ["EMBEDDING_GLOSSARY", "analyse_ctr_model", "embedding_plots", "embedding_tables"]

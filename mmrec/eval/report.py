@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec.core.io import write_json, write_text
-from mmrec.eval.embedding_report import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
+from mmrec.eval.embedding_section import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task

@@ -9,11 +9,22 @@ import torch
 from torch import nn
 
 from mmrec.eval import embedding_analysis
-from mmrec.eval.embedding_analysis import (analyse_tables, effective_rank, entanglement, entropy,
-                                           field_correlation, field_mutual_information, find_embedding_tables,
-                                           gradient_cosine, information_abundance, lookup_counts,
-                                           mutual_information, normalised_spectrum, plot_correlation_vs_mi,
-                                           plot_spectra, singular_values)
+from mmrec.eval.embedding_analysis import (
+    analyse_tables,
+    effective_rank,
+    entanglement,
+    entropy,
+    field_correlation,
+    field_mutual_information,
+    find_embedding_tables,
+    gradient_cosine,
+    information_abundance,
+    lookup_counts,
+    mutual_information,
+    normalised_spectrum,
+    singular_values,
+)
+from mmrec.eval.embedding_section import plot_correlation_vs_mi, plot_spectra
 
 
 def _mp_expected_ia(n: int, d: int) -> float:

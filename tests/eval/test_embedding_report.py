@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from mmrec.data.ctr_batches import CTRSamples, FeatureSpec, pad_histories
-from mmrec.eval.embedding_report import analyse_ctr_model, embedding_plots, embedding_tables
+from mmrec.eval.embedding_report import analyse_ctr_model
+from mmrec.eval.embedding_section import embedding_plots, embedding_tables
 from mmrec.eval.report import _markdown
-from mmrec.models.ctr import TripleExpertItems, build_ctr_model
+from mmrec.ctr.build import build_ctr_model
+from mmrec.items.triple import TripleExpertItems
 
 SPEC = FeatureSpec(n_users=40, n_items=60, user_field_sizes=[8, 3], n_genres=4, max_history=5)
 FIELDS = ["age", "gender"]
