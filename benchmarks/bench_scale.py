@@ -2,7 +2,7 @@
 synthetic interactions (``benchmarks/synthetic.py``), each step's wall time, throughput and peak RSS.
 
     flock /tmp/mmrec-heavy.lock python benchmarks/bench_scale.py [--sizes 1M,4M,20M] [--steps prepare,sasrec,eval,ctr]
-        [--work /tmp/mmrec-scale] [--sasrec-windows 640] [--ctr-samples 200000] [--eval-users 100000]
+        [--work /tmp/mmrec-scale] [--sasrec-windows 256] [--ctr-samples 200000] [--eval-users 100000]
 
 Every step runs in a fresh subprocess (``--worker``), so its peak RSS (``wait4``'s ``ru_maxrss``) is its own;
 a child over ``--rss-limit-gb`` is killed and recorded as such. The steps use the real pipeline code:
@@ -288,7 +288,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1M,4M,20M")
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--work", type=Path, default=Path("/tmp/mmrec-scale"))
-    parser.add_argument("--sasrec-windows", type=int, default=640)
+    parser.add_argument("--sasrec-windows", type=int, default=256)
     parser.add_argument("--ctr-samples", type=int, default=200_000)
     parser.add_argument("--eval-users", type=int, default=100_000)
     parser.add_argument("--rss-limit-gb", type=float, default=11.0)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
 from mmrec.data.errors import DataError
-from mmrec.data.tables import Tables
+from mmrec.data.tables import Tables, dataset_from_arrow
 
 
 @dataclasses.dataclass
@@ -192,8 +192,8 @@ def build_tables(
     }
     return Tables(
         name=name,
-        items=datasets.Dataset.from_dict(item_columns),
-        users=datasets.Dataset.from_dict(user_columns),
-        interactions=datasets.Dataset.from_dict(inter_columns),
+        items=dataset_from_arrow(pa.table(item_columns)),
+        users=dataset_from_arrow(pa.table(user_columns)),
+        interactions=dataset_from_arrow(pa.table(inter_columns)),
         root=str(root.resolve()),
     )

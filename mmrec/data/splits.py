@@ -15,7 +15,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
-from mmrec.data.tables import numpy_columns
+from mmrec.data.tables import dataset_from_arrow, numpy_columns
 from mmrec.io import atomic_dir, write_json
 
 
@@ -61,7 +61,7 @@ class EvalCases:
         return len(self.targets)
 
     def to_dataset(self) -> datasets.Dataset:
-        return datasets.Dataset(pa.table({"user_idx": np.asarray(self.users, dtype=np.int64),
+        return dataset_from_arrow(pa.table({"user_idx": np.asarray(self.users, dtype=np.int64),
                                           "history": list_column(self.histories),
                                           "target": np.asarray(self.targets, dtype=np.int64)}))
 
@@ -109,8 +109,8 @@ class SequentialSplit:
 
     def save(self, directory: str | Path) -> None:
         with atomic_dir(directory) as tmp:
-            datasets.Dataset(pa.table({"user_idx": np.arange(len(self.train), dtype=np.int64),
-                                       "items": list_column(self.train)})).save_to_disk(str(tmp / "train"))
+            dataset_from_arrow(pa.table({"user_idx": np.arange(len(self.train), dtype=np.int64),
+                                         "items": list_column(self.train)})).save_to_disk(str(tmp / "train"))
             self.valid.to_dataset().save_to_disk(str(tmp / "valid"))
             self.test.to_dataset().save_to_disk(str(tmp / "test"))
             write_json(tmp / "split.json", {"kind": self.kind, "n_items": self.n_items, "n_users": self.n_users,
@@ -313,4 +313,4 @@ def ctr_time_split(sequences: list[np.ndarray], ratings: list[np.ndarray], times
             test_fraction, valid_fraction, max_history))
     rule = (f"rating >= {click_threshold}" if explicit
             else f"observed = 1, {negatives_per_positive} sampled unobserved per positive = 0 (seed {seed})")
-    return CTRSplit(datasets.Dataset(pa.Table.from_batches(batches)), n_items, len(sequences) - 1, seed, rule)
+    return CTRSplit(dataset_from_arrow(pa.Table.from_batches(batches)), n_items, len(sequences) - 1, seed, rule)
