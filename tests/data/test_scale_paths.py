@@ -18,7 +18,7 @@ from benchmarks.synthetic import SyntheticSpec, generate, write_dataset
 from mmrec.data.ctr_batches import build_ctr_samples, pad_histories
 from mmrec.data.directory import load_directory
 from mmrec.data.splits import EvalCases, SequentialSplit, ctr_time_split, group_by_user, leave_one_out
-from mmrec.data.tables import numpy_columns
+from mmrec.data.tables import dataset_from_arrow, numpy_columns
 
 
 def reference_ctr_table(sequences, ratings, timestamps, n_items, click_threshold=4.0, negatives_per_positive=1,
@@ -168,3 +168,10 @@ def test_pandas_int_ids_keep_first_appearance_user_order(tmp_path):
     tables = load_directory(tmp_path, ["title"], None)
     assert tables.users["user_id"] == ["9", "4", "7"] and tables.items["item_id"] == ["3", "1", "2"]
     assert tables.interactions["item_idx"] == [2, 3, 1, 2] and tables.interactions["user_idx"] == [1, 2, 1, 3]
+
+
+def test_arrow_datasets_are_fingerprinted_by_content():
+    a = dataset_from_arrow(pa.table({"x": np.arange(10), "h": pa.array([[1, 2]] * 10)}))
+    b = dataset_from_arrow(pa.table({"x": np.arange(10), "h": pa.array([[1, 2]] * 10)}))
+    c = dataset_from_arrow(pa.table({"x": np.arange(10), "h": pa.array([[1, 3]] * 10)}))
+    assert a._fingerprint == b._fingerprint != c._fingerprint
