@@ -17,8 +17,10 @@ from mmrec.core.config import ConfigError, from_dict, merge, parse_overrides, re
 from mmrec.ctr.config import CTRConfig
 from mmrec.data.config import DataConfig, SplitConfig
 from mmrec.eval.config import EvalConfig
+from mmrec.features import FeatureError, parse_fields
 from mmrec.pad.config import PADConfig
 from mmrec.train.config import TrainConfig
+from mmrec.train.fields import FieldTrainConfig
 
 
 @dataclasses.dataclass
@@ -107,6 +109,17 @@ class QuantizeConfig:
 
 
 @dataclasses.dataclass
+class FieldsConfig:
+    """CTR on the typed feature layer (the recipe's ``features`` declarations): catalogue models of task ``fields``
+    (``zoo_lr``, ``zoo_deepfm``, ...) and their training. The pipeline stage that runs them is not wired yet;
+    ``benchmarks/bench_frappe.py`` runs them on Frappe today."""
+
+    models: list[str] = dataclasses.field(default_factory=list)
+    embed_dim: int = 10  # BARS default
+    train: FieldTrainConfig = dataclasses.field(default_factory=FieldTrainConfig)
+
+
+@dataclasses.dataclass
 class RecipeConfig:
     """A whole recipe: one dataset, its splits, and the settings of every stage."""
 
@@ -121,6 +134,8 @@ class RecipeConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     pad: PADConfig = dataclasses.field(default_factory=PADConfig)
     quantize: QuantizeConfig = dataclasses.field(default_factory=QuantizeConfig)
+    features: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # typed field declarations
+    fields: FieldsConfig = dataclasses.field(default_factory=FieldsConfig)
 
     def validate(self) -> None:
         """Model names and their hyper-parameters against the catalogue, at load time (not when a stage runs)."""
@@ -136,6 +151,13 @@ class RecipeConfig:
                 raise ConfigError(f"ctr.model_overrides.{name}: not one of ctr.models "
                                   f"{suggest(name, list(self.ctr.models))}")
             catalogue.model_config(name, params, f"ctr.model_overrides.{name}", self.ctr.shared_fields())
+        if self.features:
+            try:
+                parse_fields(self.features, "features")
+            except FeatureError as exc:
+                raise ConfigError(str(exc)) from None
+        for name in self.fields.models:
+            catalogue.lookup(name, "fields.models", task="fields")
         if self.pad.enabled and self.pad.backbone not in self.train.models:
             raise ConfigError(f"pad.backbone '{self.pad.backbone}' must be one of train.models (it is PAD's anchor); "
                               f"train.models: {sorted(self.train.models) or 'none'}")

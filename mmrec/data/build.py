@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
 from mmrec.data.errors import DataError
-from mmrec.data.tables import Tables
+from mmrec.data.tables import Tables, dataset_from_arrow
 from mmrec.data.timestamps import parse_numbers, to_seconds
 
 DUPLICATE_POLICIES = ("keep", "drop")
@@ -42,14 +42,29 @@ def require_columns(raw: RawFrame, columns: list[str]) -> None:
                             column=column)
 
 
-def _ids_as_str(raw: RawFrame, column: str) -> pd.Series:
+def _ids(raw: RawFrame, column: str) -> pd.Series:
+    """An ID column: int64 where it holds integers (indexing millions of them stays cheap), else stripped strings.
+
+    Either form names the same IDs: ``_matching`` turns an integer column into strings when the other side of
+    a lookup has strings, and an integer's string is what the string path would have read.
+    """
     series = raw.frame[column]
-    missing = series.isna() | (series.astype(str).str.strip() == "")
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    missing = series.isna() if numeric else series.isna() | (series.astype(str).str.strip() == "")
     if missing.any():
         raise DataError(raw.file, "empty ID", row=raw.line(np.flatnonzero(missing.to_numpy())[0]), column=column)
     if pd.api.types.is_float_dtype(series) and (series % 1 == 0).all():
         series = series.astype("int64")
+    if pd.api.types.is_integer_dtype(series):
+        return series.astype("int64")
     return series.astype(str)  # exactly as written: spaces, leading zeros and any characters are part of the ID
+
+
+def _matching(*ids: pd.Series) -> list[pd.Series]:
+    """The ID columns of one lookup in one form: all int64 if all are, else all strings."""
+    if all(pd.api.types.is_integer_dtype(s) for s in ids):
+        return list(ids)
+    return [s if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s) else s.astype(str) for s in ids]
 
 
 def _check_unique(raw: RawFrame, ids: pd.Series, column: str) -> None:
@@ -124,12 +139,10 @@ def build_tables(
         if field not in items.frame.columns:
             raise DataError(items.file, "text field named by the recipe is not a column", column=field)
 
-    item_ids = _ids_as_str(items, "item_id")
+    item_ids, inter_items = _matching(_ids(items, "item_id"), _ids(interactions, "item_id"))
     _check_unique(items, item_ids, "item_id")
     item_index = pd.Index(item_ids)
-
-    inter_items = _ids_as_str(interactions, "item_id")
-    inter_users = _ids_as_str(interactions, "user_id")
+    inter_users = _ids(interactions, "user_id")
     positions = item_index.get_indexer(inter_items)
     unknown = positions < 0
     if unknown.any():
@@ -142,7 +155,7 @@ def build_tables(
 
     if users is not None:
         require_columns(users, ["user_id"])
-        user_ids = _ids_as_str(users, "user_id")
+        user_ids, inter_users = _matching(_ids(users, "user_id"), inter_users)
         _check_unique(users, user_ids, "user_id")
         user_index = pd.Index(user_ids)
         user_pos = user_index.get_indexer(inter_users)
@@ -168,7 +181,7 @@ def build_tables(
 
     item_columns = {
         "item_idx": np.arange(1, len(item_index) + 1, dtype=np.int64),
-        "item_id": list(item_index),
+        "item_id": list(item_index.astype(str)),
         **{c: [_field_text(v) for v in items.frame[c]] for c in field_columns},
         "text": texts,
         "has_text": [bool(t) for t in texts],
@@ -177,7 +190,7 @@ def build_tables(
     }
     user_columns = {
         "user_idx": np.arange(1, len(user_index) + 1, dtype=np.int64),
-        "user_id": list(user_index),
+        "user_id": list(user_index.astype(str)),
         **{str(c): user_frame[c].tolist() for c in user_frame.columns},
     }
     repeated = pd.DataFrame({"u": user_pos, "i": positions, "t": timestamps}).duplicated(keep="first").to_numpy()
@@ -191,9 +204,9 @@ def build_tables(
     }
     return Tables(
         name=name,
-        items=datasets.Dataset.from_dict(item_columns),
-        users=datasets.Dataset.from_dict(user_columns),
-        interactions=datasets.Dataset.from_dict(inter_columns),
+        items=dataset_from_arrow(pa.table(item_columns)),
+        users=dataset_from_arrow(pa.table(user_columns)),
+        interactions=dataset_from_arrow(pa.table(inter_columns)),
         root=str(root.resolve()),
         n_duplicates=int(repeated.sum()),
         duplicates=duplicates,

@@ -10,10 +10,12 @@ import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from mmrec.data.splits import CTRSplit
-from mmrec.data.tables import Tables
+from mmrec.data.tables import Tables, numpy_columns
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)  # MovieLens age groups: <18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+
 
@@ -129,23 +131,49 @@ def pad_histories(histories: list[list[int]], max_len: int) -> tuple[torch.Tenso
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
+def pad_list_rows(column: pa.ChunkedArray, rows: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pad_histories`` of the given (ascending) rows of an Arrow list column, read chunk by chunk.
+
+    Equal to ``pad_histories([column[i] for i in rows], max_len)`` without a Python int per value, so a split
+    of millions of events never exists as Python lists.
+    """
+    ids = np.zeros((len(rows), max_len), dtype=np.int64)
+    lengths = np.zeros(len(rows), dtype=np.int64)
+    chunk_start = 0
+    for chunk in column.chunks:
+        lo, hi = np.searchsorted(rows, [chunk_start, chunk_start + len(chunk)])
+        if hi > lo:
+            local = rows[lo:hi] - chunk_start
+            offsets = chunk.offsets.to_numpy()
+            ends = offsets[local + 1]
+            starts = np.maximum(offsets[local], ends - max_len)
+            src = starts[:, None] + np.arange(max_len)[None, :]
+            valid = src < ends[:, None]
+            block = np.zeros((hi - lo, max_len), dtype=np.int64)
+            block[valid] = chunk.values.to_numpy(zero_copy_only=False)[src[valid]]
+            ids[lo:hi], lengths[lo:hi] = block, ends - starts
+        chunk_start += len(chunk)
+    mask = np.arange(max_len)[None, :] < lengths[:, None]
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
 def build_ctr_samples(split: CTRSplit, tables: Tables, max_history: int,
                       user_fields: list[str], genre_field: str | None = "genres"
                       ) -> tuple[dict[str, CTRSamples], FeatureSpec]:
     """Tensors for the train / valid / test parts of a CTR split, plus the feature sizes models need."""
     user_features, field_sizes = user_feature_matrix(tables, user_fields)
     genres = item_genre_matrix(tables, genre_field)
-    cols = split.table.select_columns(["user_idx", "item_idx", "label", "part", "history"]).to_dict()
-    parts = np.asarray(cols["part"])
+    users, items, labels = numpy_columns(split.table, "user_idx", "item_idx", "label")
+    table = split.table.data
     out = {}
     for name in ("train", "valid", "test"):
-        rows = np.flatnonzero(parts == name)
-        history, mask = pad_histories([cols["history"][i] for i in rows], max_history)
+        rows = np.flatnonzero(pc.equal(table.column("part"), name).to_numpy(zero_copy_only=False))
+        history, mask = pad_list_rows(table.column("history"), rows, max_history)
         out[name] = CTRSamples(
-            user=torch.as_tensor(np.asarray(cols["user_idx"])[rows], dtype=torch.long),
-            item=torch.as_tensor(np.asarray(cols["item_idx"])[rows], dtype=torch.long),
+            user=torch.as_tensor(users[rows], dtype=torch.long),
+            item=torch.as_tensor(items[rows], dtype=torch.long),
             history=history, history_mask=mask,
-            label=torch.as_tensor(np.asarray(cols["label"])[rows], dtype=torch.float32),
+            label=torch.as_tensor(labels[rows], dtype=torch.float32),
             user_features=user_features, item_genres=genres)
     spec = FeatureSpec(n_users=split.n_users, n_items=split.n_items, user_field_sizes=field_sizes,
                        n_genres=genres.shape[1], max_history=max_history)

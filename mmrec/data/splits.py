@@ -15,8 +15,8 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
-from mmrec.data.tables import numpy_columns
 from mmrec.core.io import atomic_dir, write_json
+from mmrec.data.tables import dataset_from_arrow, numpy_columns
 
 
 def group_by_user(user_idx: np.ndarray, timestamp: np.ndarray, order: np.ndarray, n_users: int,
@@ -34,6 +34,21 @@ def user_sequences(user_idx: np.ndarray, item_idx: np.ndarray, timestamp: np.nda
     return items
 
 
+def list_column(rows: list[np.ndarray]) -> pa.ListArray:
+    """Variable-length int64 rows as one Arrow list column, without a Python int per value."""
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    values = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]) if rows else np.zeros(0, np.int64)
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)),
+                                    pa.array(values, type=pa.int64()))
+
+
+def split_list_column(ds: datasets.Dataset, name: str) -> list[np.ndarray]:
+    """An Arrow list column back as one writable int64 array per row (views of one buffer)."""
+    column = ds.data.column(name).combine_chunks()
+    values = np.array(column.values.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.split(values, column.offsets.to_numpy())[1:-1]
+
+
 @dataclasses.dataclass
 class EvalCases:
     """Next-item cases: for each, the user, the history before the target (time order) and the target."""
@@ -46,16 +61,14 @@ class EvalCases:
         return len(self.targets)
 
     def to_dataset(self) -> datasets.Dataset:
-        return datasets.Dataset.from_dict(
-            {"user_idx": self.users, "history": [h.tolist() for h in self.histories], "target": self.targets}
-        )
+        return dataset_from_arrow(pa.table({"user_idx": np.asarray(self.users, dtype=np.int64),
+                                          "history": list_column(self.histories),
+                                          "target": np.asarray(self.targets, dtype=np.int64)}))
 
     @classmethod
     def from_dataset(cls, ds: datasets.Dataset) -> "EvalCases":
-        ds = ds.with_format("numpy")[:]
-        return cls(np.asarray(ds["user_idx"], dtype=np.int64),
-                   [np.asarray(h, dtype=np.int64) for h in ds["history"]],
-                   np.asarray(ds["target"], dtype=np.int64))
+        users, targets = numpy_columns(ds, "user_idx", "target")
+        return cls(users.astype(np.int64), split_list_column(ds, "history"), targets.astype(np.int64))
 
 
 @dataclasses.dataclass
@@ -96,9 +109,8 @@ class SequentialSplit:
 
     def save(self, directory: str | Path) -> None:
         with atomic_dir(directory) as tmp:
-            datasets.Dataset.from_dict(
-                {"user_idx": np.arange(len(self.train)), "items": [s.tolist() for s in self.train]}
-            ).save_to_disk(str(tmp / "train"))
+            dataset_from_arrow(pa.table({"user_idx": np.arange(len(self.train), dtype=np.int64),
+                                         "items": list_column(self.train)})).save_to_disk(str(tmp / "train"))
             self.valid.to_dataset().save_to_disk(str(tmp / "valid"))
             self.test.to_dataset().save_to_disk(str(tmp / "test"))
             write_json(tmp / "split.json", {"kind": self.kind, "n_items": self.n_items, "n_users": self.n_users,
@@ -109,9 +121,8 @@ class SequentialSplit:
     def load(cls, directory: str | Path) -> "SequentialSplit":
         directory = Path(directory)
         meta = json.loads((directory / "split.json").read_text())
-        train = datasets.load_from_disk(str(directory / "train")).with_format("numpy")[:]["items"]
-        return cls(kind=meta["kind"], n_items=meta["n_items"], n_users=meta["n_users"],
-                   train=[np.asarray(s, dtype=np.int64) for s in train],
+        train = split_list_column(datasets.load_from_disk(str(directory / "train")), "items")
+        return cls(kind=meta["kind"], n_items=meta["n_items"], n_users=meta["n_users"], train=train,
                    valid=EvalCases.from_dataset(datasets.load_from_disk(str(directory / "valid"))),
                    test=EvalCases.from_dataset(datasets.load_from_disk(str(directory / "test"))),
                    new_items=np.asarray(meta["new_items"], dtype=np.int64), seed=meta["seed"])
@@ -234,56 +245,75 @@ class CTRSplit:
                    meta["seed"], meta["label_rule"])
 
 
+def _implicit_negatives(sequences: list[np.ndarray], users: list[int], n_items: int, k: int,
+                        rng: np.random.Generator) -> list[np.ndarray]:
+    """Per user (in order, one RNG stream), ``k`` items per event that the user never interacted with."""
+    out = []
+    for u in users:
+        seq = sequences[u]
+        negatives = rng.integers(1, n_items + 1, size=(len(seq), k))
+        while (bad := np.isin(negatives, seq)).any():
+            negatives[bad] = rng.integers(1, n_items + 1, size=int(bad.sum()))
+        out.append(negatives)
+    return out
+
+
+def _ctr_batch(seq: np.ndarray, ratings: np.ndarray, stamps: np.ndarray, lengths: np.ndarray, users: np.ndarray,
+               negatives: np.ndarray | None, click_threshold: float | None, test_fraction: float,
+               valid_fraction: float, max_history: int) -> pa.RecordBatch:
+    """The CTR events of a block of users whose time-ordered interactions are concatenated in ``seq``."""
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(len(seq), dtype=np.int64) - np.repeat(starts, lengths)
+    n = np.repeat(lengths, lengths)
+    n_test = np.maximum(1, np.round(test_fraction * n).astype(np.int64))
+    n_valid = np.maximum(1, np.round(valid_fraction * n).astype(np.int64))
+    part = (position >= n - n_test - n_valid).astype(np.int8) + (position >= n - n_test)
+    reps = 1 if negatives is None else 1 + negatives.shape[1]
+    if negatives is None:
+        items, labels = seq, (ratings >= click_threshold).astype(np.float32)
+    else:
+        items = np.concatenate([seq[:, None], negatives], axis=1).reshape(-1)
+        labels = np.tile(np.r_[1.0, np.zeros(reps - 1)], len(seq)).astype(np.float32)
+    hist_len = np.repeat(np.minimum(position, max_history), reps)  # the previous items, oldest first
+    hist_end = np.repeat(np.arange(len(seq), dtype=np.int64), reps)
+    offsets = np.concatenate([[0], np.cumsum(hist_len)])
+    gather = np.arange(offsets[-1], dtype=np.int64) + np.repeat(hist_end - hist_len - offsets[:-1], hist_len)
+    return pa.RecordBatch.from_pydict({
+        "user_idx": np.repeat(np.repeat(users, lengths), reps), "item_idx": items.astype(np.int64),
+        "label": labels, "timestamp": np.repeat(stamps.astype(np.int64), reps), "position": np.repeat(position, reps),
+        "part": pa.array(["train", "valid", "test"]).take(pa.array(np.repeat(part, reps))),
+        "history": pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(seq[gather])),
+    })
+
+
 def ctr_time_split(sequences: list[np.ndarray], ratings: list[np.ndarray], timestamps: list[np.ndarray],
                    n_items: int, *, click_threshold: float | None = 4.0, negatives_per_positive: int = 1,
                    test_fraction: float = 0.2, valid_fraction: float = 0.1, max_history: int = 50,
-                   min_user_interactions: int = 3, seed: int = 0) -> CTRSplit:
+                   min_user_interactions: int = 3, seed: int = 0, block_events: int = 1 << 20) -> CTRSplit:
     """Per user (time order): the last ``test_fraction`` of events are test, the ``valid_fraction`` before valid.
 
     Explicit data (``click_threshold`` set and ratings present): label = rating >= threshold. Implicit data:
     every observed event is a positive, plus ``negatives_per_positive`` seeded unobserved items at the same time.
     The history of an event is the user's previous ``max_history`` observed items (every event, any label),
-    oldest first.
+    oldest first. Built vectorised over blocks of users of about ``block_events`` events each, so memory
+    beyond the table itself stays bounded; only the implicit negatives' rejection sampling loops per user.
     """
     rng = np.random.default_rng(seed)
     users = _eligible(sequences, min_user_interactions)
     explicit = click_threshold is not None and all(np.isfinite(ratings[u]).all() for u in users)
-    reps = 1 if explicit else 1 + negatives_per_positive
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("user_idx", "item_idx", "label", "timestamp", "position",
-                                                          "part")}
-    hist_values, hist_lengths = [], []
-    for u in users:
-        seq, n = sequences[u], len(sequences[u])
-        n_test = max(1, int(round(test_fraction * n)))
-        n_valid = max(1, int(round(valid_fraction * n)))
-        part = np.repeat(np.array([0, 1, 2], dtype=np.int8), [n - n_test - n_valid, n_valid, n_test])
-        padded = np.concatenate([np.zeros(max_history, dtype=np.int64), seq])
-        windows = np.lib.stride_tricks.sliding_window_view(padded, max_history)[:n]  # row p: the items before p
-        lengths = np.minimum(np.arange(n), max_history)
-        keep = np.arange(max_history)[None, :] >= (max_history - lengths)[:, None]
-        if explicit:
-            items, labels = seq, (ratings[u] >= click_threshold).astype(np.float32)
-        else:
-            negatives = rng.integers(1, n_items + 1, size=(n, negatives_per_positive))
-            while (bad := np.isin(negatives, seq)).any():
-                negatives[bad] = rng.integers(1, n_items + 1, size=int(bad.sum()))
-            items = np.concatenate([seq[:, None], negatives], axis=1).reshape(-1)
-            labels = np.tile(np.r_[1.0, np.zeros(negatives_per_positive)], n).astype(np.float32)
-        cols["user_idx"].append(np.full(n * reps, u, dtype=np.int64))
-        cols["item_idx"].append(items.astype(np.int64))
-        cols["label"].append(labels)
-        cols["timestamp"].append(np.repeat(timestamps[u].astype(np.int64), reps))
-        cols["position"].append(np.repeat(np.arange(n, dtype=np.int64), reps))
-        cols["part"].append(np.repeat(part, reps))
-        hist_values.append(np.repeat(windows, reps, axis=0)[np.repeat(keep, reps, axis=0)])
-        hist_lengths.append(np.repeat(lengths, reps))
-    flat = {k: np.concatenate(v) for k, v in cols.items()}
-    offsets = np.concatenate([[0], np.cumsum(np.concatenate(hist_lengths))]).astype(np.int32)
-    table = pa.table({
-        **{k: pa.array(v) for k, v in flat.items() if k != "part"},
-        "part": pa.array(np.array(["train", "valid", "test"])[flat["part"]]),
-        "history": pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(hist_values))),
-    })
+    negatives = None if explicit else _implicit_negatives(sequences, users, n_items, negatives_per_positive, rng)
+    lengths = np.fromiter((len(sequences[u]) for u in users), dtype=np.int64, count=len(users))
+    block_of = (np.cumsum(lengths) - lengths) // block_events  # by the events before each user
+    edges = [0, *(np.flatnonzero(np.diff(block_of)) + 1).tolist(), len(users)]
+    batches = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        block = users[lo:hi]
+        batches.append(_ctr_batch(
+            np.concatenate([sequences[u] for u in block]).astype(np.int64),
+            np.concatenate([ratings[u] for u in block]), np.concatenate([timestamps[u] for u in block]),
+            lengths[lo:hi], np.asarray(block, dtype=np.int64),
+            None if explicit else np.concatenate(negatives[lo:hi]), click_threshold if explicit else None,
+            test_fraction, valid_fraction, max_history))
     rule = (f"rating >= {click_threshold}" if explicit
             else f"observed = 1, {negatives_per_positive} sampled unobserved per positive = 0 (seed {seed})")
-    return CTRSplit(datasets.Dataset(table), n_items, len(sequences) - 1, seed, rule)
+    return CTRSplit(dataset_from_arrow(pa.Table.from_batches(batches)), n_items, len(sequences) - 1, seed, rule)

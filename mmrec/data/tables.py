@@ -13,6 +13,8 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import xxhash
 
 from mmrec.core.io import atomic_dir, write_json
 
@@ -20,6 +22,22 @@ from mmrec.core.io import atomic_dir, write_json
 def numpy_columns(ds: datasets.Dataset, *names: str) -> list[np.ndarray]:
     """Columns of a dataset as NumPy arrays straight from Arrow (much faster than the row formatter)."""
     return [ds.data.column(name).to_numpy() for name in names]
+
+
+def dataset_from_arrow(table: pa.Table) -> datasets.Dataset:
+    """A ``datasets.Dataset`` over ``table`` without a copy, fingerprinted by hashing its Arrow buffers.
+
+    ``datasets`` would otherwise fingerprint an in-memory table by pickling all of it into one byte string: a
+    second copy of the table in memory (3 GB for a 20M-event CTR split) and most of the build time.
+    """
+    digest = xxhash.xxh64(str(table.schema).encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            digest.update(str(len(chunk)).encode())
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    digest.update(memoryview(buffer))
+    return datasets.Dataset(table, fingerprint=digest.hexdigest())
 
 
 @dataclasses.dataclass
