@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from mmrec.eval.config import EvalConfig
 from mmrec.eval.evaluate import evaluate
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.models.base import Recommender
+from memory import PeakRSS  # benchmarks/memory.py (scripts run from benchmarks/ on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = [(25_000, 1024), (100_000, 1024), (25_000, 4096)]  # (users, chunk)
@@ -81,42 +81,13 @@ def synthetic_cases(n_users: int, seed: int = 0) -> tuple[RankingCases, np.ndarr
     return RankingCases.build(histories, items[-n_users:]), counts
 
 
-class PeakRSS:
-    """Samples this process's resident memory every 2 ms; ``peak_mb`` is the largest increase over the start."""
-
-    def __enter__(self) -> "PeakRSS":
-        self.start = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss())
-
-    @property
-    def peak_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-
 def synthetic_worker(n_users: int, chunk: int) -> dict:
     """One synthetic configuration, run in its own process so its peak memory is its own."""
     cases, counts = synthetic_cases(n_users)
     model = MeanEmbeddingScorer(N_ITEMS, DIM, MAX_LEN)
     held = sum(a.nbytes for a in (cases.history_items, cases.history_starts, cases.history_ends, cases.mask_offsets))
     held += sum(t.numel() * t.element_size() for t in (cases.mask_rows, cases.mask_items, cases.targets))
-    with PeakRSS() as memory:
+    with PeakRSS(0.002) as memory:
         wall, cpu = time.perf_counter(), time.process_time()
         result = evaluate(model, cases, counts, EvalConfig(batch_size=chunk))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

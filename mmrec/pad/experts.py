@@ -9,7 +9,8 @@ or tower rebuilds from ``config.json``); training copies the pre-trained weights
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 
@@ -83,3 +84,23 @@ def upgrade_v1(saved: dict[str, Any], expert_key: str, settings: dict[str, Any])
     init_args = {"backbone_config": {k: v for k, v in expert["backbone_config"].items() if k != "n_items"},
                  "content_dim": expert["content_dim"]}
     return {**saved, "config": config, "init_args": init_args}
+
+
+class SavesExperts:
+    """Hub hooks shared by PAD and its aligned tower: the experts' architecture travels in ``config.json``'s
+    ``init_args``; a format-1 folder (its config held an ``ExpertConfig`` under ``V1_EXPERT_KEY``) is upgraded."""
+
+    architecture: Experts
+    V1_EXPERT_KEY: ClassVar[str]
+    V1_SETTINGS: ClassVar[tuple[str, ...]]  # the format-1 config's own keys, kept as PADConfig fields
+
+    def hub_init_args(self) -> dict[str, Any]:
+        return self.architecture.init_args()
+
+    @classmethod
+    def hub_rebuild_args(cls, init_args: dict[str, Any], config: PADConfig) -> dict[str, Any]:
+        return {"experts": Experts.from_json(config, init_args["backbone_config"], init_args["content_dim"])}
+
+    @classmethod
+    def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:
+        return upgrade_v1(saved, cls.V1_EXPERT_KEY, {k: saved["config"][k] for k in cls.V1_SETTINGS})

@@ -23,9 +23,6 @@ training data. :meth:`PAD.from_anchor` builds one from a trained anchor and alig
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
@@ -34,11 +31,11 @@ from mmrec.items.cold import ColdItemsMixin, never_seen_mask
 from mmrec.items.gate import BinBlockItems, FrequencyGate, GatedExpertItems, UserAwareGate, gate_positions
 from mmrec.models.base import SequentialRecommender
 from mmrec.pad.config import PADConfig
-from mmrec.pad.experts import Experts, upgrade_v1
+from mmrec.pad.experts import Experts, SavesExperts
 from mmrec.pad.tower import AlignedTower
 
 
-class PAD(ColdItemsMixin, SequentialRecommender):
+class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
     """Triple experts ``experts[0..2]`` = ID, aligned, content, each a backbone; user vector = their concatenation.
 
     ``item_counts``: training interactions per item index 0..N. The experts start from zero tables and zero
@@ -46,6 +43,7 @@ class PAD(ColdItemsMixin, SequentialRecommender):
     """
 
     model_type = "pad"
+    V1_EXPERT_KEY, V1_SETTINGS = "experts", ("n_bins", "gate", "gate_hidden", "cold_dropout")
 
     def __init__(self, config: PADConfig, experts: Experts, item_counts: np.ndarray | torch.Tensor):
         super().__init__()
@@ -83,18 +81,6 @@ class PAD(ColdItemsMixin, SequentialRecommender):
         aligned_expert.load_state_dict(tower.backbone.state_dict())
         content_expert.item_repr.load_content(content)
         return pad
-
-    def hub_init_args(self) -> dict[str, Any]:
-        return self.architecture.init_args()
-
-    @classmethod
-    def hub_rebuild_args(cls, init_args: dict[str, Any], config: PADConfig) -> dict[str, Any]:
-        return {"experts": Experts.from_json(config, init_args["backbone_config"], init_args["content_dim"])}
-
-    @classmethod
-    def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:
-        old = saved["config"]
-        return upgrade_v1(saved, "experts", {k: old[k] for k in ("n_bins", "gate", "gate_hidden", "cold_dropout")})
 
     def cold_reprs(self) -> list[nn.Module]:
         return [self.item_repr, *(e.item_repr for e in self.experts)]

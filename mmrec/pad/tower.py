@@ -9,9 +9,6 @@ loads with the Hub mixin; :meth:`AlignedTower.from_anchor` builds one from a tra
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -20,10 +17,10 @@ from mmrec.items.cold import ColdItemsMixin, never_seen_mask
 from mmrec.items.content import AlignedContentItems
 from mmrec.models.base import SequentialRecommender
 from mmrec.pad.config import PADConfig
-from mmrec.pad.experts import Experts, copy_encoder, upgrade_v1
+from mmrec.pad.experts import Experts, SavesExperts, copy_encoder
 
 
-class AlignedTower(ColdItemsMixin, SequentialRecommender):
+class AlignedTower(ColdItemsMixin, SavesExperts, SequentialRecommender):
     """A backbone whose ``item_repr`` is an ``AlignedContentItems``; never-seen items go through P(t).
 
     ``never_seen``: (N + 1,) bool, the items without training interactions. The backbone starts from a zero ID
@@ -31,6 +28,7 @@ class AlignedTower(ColdItemsMixin, SequentialRecommender):
     """
 
     model_type = "aligned_tower"
+    V1_EXPERT_KEY, V1_SETTINGS = "expert", ("mmd_weight", "cold_dropout")
 
     def __init__(self, config: PADConfig, experts: Experts, never_seen: torch.Tensor):
         super().__init__()
@@ -54,18 +52,6 @@ class AlignedTower(ColdItemsMixin, SequentialRecommender):
     @property
     def item_repr(self) -> AlignedContentItems:  # type: ignore[override]
         return self.backbone.item_repr
-
-    def hub_init_args(self) -> dict[str, Any]:
-        return self.architecture.init_args()
-
-    @classmethod
-    def hub_rebuild_args(cls, init_args: dict[str, Any], config: PADConfig) -> dict[str, Any]:
-        return {"experts": Experts.from_json(config, init_args["backbone_config"], init_args["content_dim"])}
-
-    @classmethod
-    def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:
-        old = saved["config"]
-        return upgrade_v1(saved, "expert", {k: old[k] for k in ("mmd_weight", "cold_dropout")})
 
     def cold_reprs(self) -> list[torch.nn.Module]:
         return [self.backbone.item_repr]
