@@ -39,6 +39,12 @@ class FieldTrainConfig:
     pos_weight: float = 1.0       # weight of each positive in the loss (< 1 simulates sparse positives)
     alpha: float | None = None    # BCE share of a ranking loss; None = ZOO.md's best α for pos_weight
 
+    def __post_init__(self) -> None:
+        self.objective()  # an unknown loss or a bad pos_weight / alpha stops a recipe at load time
+
+    def objective(self) -> RankingLossConfig:
+        return RankingLossConfig(self.loss, self.pos_weight, self.alpha)
+
 
 @dataclasses.dataclass
 class FieldTrainResult:
@@ -87,7 +93,7 @@ def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[st
     """Fit ``model`` in place (best validation epoch restored); the caller seeds before building the model."""
     if config.threads:
         torch.set_num_threads(config.threads)
-    objective = RankingLossConfig(config.loss, config.pos_weight, config.alpha)
+    objective = config.objective()
     seed_all(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     inputs, labels = _split(model, train)

@@ -121,6 +121,8 @@ def test_default_alpha_follows_the_zoo_table_and_bad_options_are_refused():
     for bad in ({"loss": "pairwise"}, {"pos_weight": 0.0}, {"alpha": 1.5}):
         with pytest.raises(ValueError):
             RankingLossConfig(**bad)
+        with pytest.raises(ValueError):
+            FieldTrainConfig(**bad)
     assert float(jrc(torch.zeros(3, 2), torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(
         (math.log(3) + 2 * math.log(3)) / 3)
 
