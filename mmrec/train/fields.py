@@ -3,8 +3,9 @@
 BARS defaults: batch 4096, lr 1e-3 (embedding 10 is the model config's). As FuxiCTR does, a validation epoch
 that does not improve divides the learning rate by 10 (``reduce_lr_on_plateau``, floor 1e-6), ``patience``
 such epochs stop training, and the best epoch's weights are restored. ``loss`` / ``pos_weight`` / ``alpha``
-choose the objective (:mod:`mmrec.train.ranking_loss`); the default, unweighted BCE, is the model's own loss. Batches are index gathers on tensors
-encoded once (no DataLoader, no per-batch Python encoding), so the step is the cost.
+choose the objective (:mod:`mmrec.train.ranking_loss`); the default, unweighted BCE, is the model's own loss.
+Batches are index gathers on tensors encoded once (no DataLoader, no per-batch Python encoding), so the step is
+the cost.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mmrec.eval.ctr_metrics import auc, logloss
 from mmrec.models.zoo.base import ZooModel
@@ -85,7 +87,7 @@ def batch_loss(model: ZooModel, logits: torch.Tensor, labels: torch.Tensor,
     total = ctr_loss(logits, labels, objective)
     if model.config.embedding_regularizer:
         total = total + model.config.embedding_regularizer * model.features.regularization()
-    return {"loss": total, "bce": torch.nn.functional.binary_cross_entropy_with_logits(click_logit(logits), labels)}
+    return {"loss": total, "bce": F.binary_cross_entropy_with_logits(click_logit(logits), labels)}
 
 
 def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[str, torch.Tensor],
