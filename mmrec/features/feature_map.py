@@ -52,6 +52,10 @@ class Entry:
     reference: str = ""            # recency: the reference timestamp column
     dim: int = 0                   # embedding: the pretrained vector size
     vocabulary_of: str = ""        # sequence sub-field: shares this flat field's vocabulary (and table)
+    encoding: str = ""             # numeric: "" / scalar, bucket or mnse (schema.Numeric)
+    buckets: int = 0
+    levels: int = 0
+    bases: list[int] = dataclasses.field(default_factory=list)
     fields: list[Entry] = dataclasses.field(default_factory=list)
 
     @property
@@ -85,7 +89,8 @@ def _entries(field: schema.Field) -> list[Entry]:
         return [Entry(**base, kind="categorical", min_count=field.min_count,
                       role="domain" if isinstance(field, schema.Domain) else "")]
     if isinstance(field, schema.Numeric):
-        return [Entry(**base, kind="numeric", normaliser=field.normaliser)]
+        return [Entry(**base, kind="numeric", normaliser=field.normaliser, encoding=field.encoding,
+                      buckets=field.buckets, levels=field.levels, bases=list(field.bases))]
     if isinstance(field, schema.Embedding):
         return [Entry(**base, kind="embedding")]
     return [Entry(**base, kind="label")]

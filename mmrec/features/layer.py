@@ -4,7 +4,9 @@ sequence tensors + masks for sequence fields, projected frozen vectors for ``emb
 Every categorical-like table (categorical, domain, context parts, multi-categorical, sequence sub-fields with
 their own vocabulary) is one block of a single table: global row = local index + the field's offset, and local 0
 (padding / missing) maps to the shared all-zero row 0, so one lookup serves all flat fields. ``linear=True`` adds
-the first-order weights (same layout, width 1) that LR / FM / DeepFM add to their logit.
+the first-order weights (same layout, width 1) that LR / FM / DeepFM add to their logit. A numeric field with the
+``bucket`` or ``mnse`` encoding gets its embedding from a :class:`NumericEncoder` (its first-order weight stays
+value × weight).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.features.feature_map import Entry, FeatureMap
+from mmrec.features.numeric_encoding import NumericEncoder
 
 EMBED_INIT_STD = 1e-4  # small normal init of the tables (as BARS / FuxiCTR)
 PACKED = "_categorical"  # key of the packed (N, F_cat) global indices that :meth:`FeatureLayer.pack` adds
@@ -63,6 +66,10 @@ class FeatureLayer(nn.Module):
         n_num = len(self.numeric)
         self.numeric_weight = nn.Parameter(torch.zeros(n_num, embed_dim))
         self.numeric_missing = nn.Parameter(torch.zeros(n_num, embed_dim))
+        encoded = [(k, e) for k, e in enumerate(e for e in feats if e.kind == "numeric")
+                   if e.encoding in ("bucket", "mnse")]
+        self.encoded_columns = [k for k, _ in encoded]
+        self.numeric_encoders = nn.ModuleList(NumericEncoder(e, embed_dim) for _, e in encoded)
         for e in self.frozen:
             table = (pretrained or {}).get(e.name)
             shape = (len(e.vocab) + 1, e.dim)
@@ -82,6 +89,8 @@ class FeatureLayer(nn.Module):
             self.table.weight[0].zero_()
         nn.init.normal_(self.numeric_weight, std=EMBED_INIT_STD)
         nn.init.normal_(self.numeric_missing, std=EMBED_INIT_STD)
+        for encoder in self.numeric_encoders:
+            nn.init.normal_(encoder.table.weight, std=EMBED_INIT_STD)
 
     @property
     def num_fields(self) -> int:
@@ -136,8 +145,13 @@ class FeatureLayer(nn.Module):
         parts += [self._pooled(e, batch, self.table.weight).unsqueeze(1) for e in self.multi]
         if self.numeric:
             x, missing = self._numeric_values(batch)
-            parts.append(torch.where(missing.unsqueeze(-1), self.numeric_missing,
-                                     x.unsqueeze(-1) * self.numeric_weight))
+            values = x.unsqueeze(-1) * self.numeric_weight
+            if self.encoded_columns:
+                columns = list(values.unbind(1))
+                for k, encoder in zip(self.encoded_columns, self.numeric_encoders):
+                    columns[k] = encoder(x[:, k])
+                values = torch.stack(columns, 1)
+            parts.append(torch.where(missing.unsqueeze(-1), self.numeric_missing, values))
         for e in self.frozen:
             vectors = F.embedding(batch[e.name], getattr(self, f"frozen_{e.name}"))
             parts.append(self.project[e.name](vectors).unsqueeze(1))
@@ -164,6 +178,8 @@ class FeatureLayer(nn.Module):
     def regularization(self) -> torch.Tensor:
         """½‖E‖² over the embedding tables (first-order table included), the BARS / FuxiCTR regulariser."""
         total = self.table.weight.pow(2).sum()
+        for encoder in self.numeric_encoders:
+            total = total + encoder.table.weight.pow(2).sum()
         if self.linear is not None:
             total = total + self.linear.table.weight.pow(2).sum()
         return 0.5 * total

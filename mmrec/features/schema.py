@@ -17,6 +17,7 @@ from mmrec.features.errors import FeatureError
 NORMALISERS = ("standard", "minmax", "log")
 POOLINGS = ("sum", "mean")
 CONTEXT_PARTS = ("hour", "weekday", "recency")
+ENCODINGS = ("scalar", "bucket", "mnse")
 
 
 @dataclasses.dataclass
@@ -63,9 +64,18 @@ class MultiCategorical(Field):
 
 @dataclasses.dataclass
 class Numeric(Field):
-    """A number; normaliser fitted on train; a missing value gets a learned "missing" embedding."""
+    """A number; normaliser fitted on train; a missing value gets a learned "missing" embedding.
+
+    ``encoding``: ``scalar`` (value × a learned vector), ``bucket`` (``buckets`` equal-width bins of the train
+    range, one embedding each) or ``mnse`` (the value as an integer in [0, ``levels``) written in each of
+    ``bases``; see :mod:`mmrec.features.numeric_encoding`). Sequence sub-fields are always scalar.
+    """
 
     normaliser: str = "standard"
+    encoding: str = "scalar"
+    buckets: int = 10
+    levels: int = 1000
+    bases: list[int] = dataclasses.field(default_factory=lambda: [2, 3, 5])
     kind: ClassVar[str] = "numeric"
 
 
@@ -122,7 +132,7 @@ SEQUENCE_SUBTYPES = ("categorical", "numeric")
 
 
 def _check(field: Field, where: str) -> None:
-    options = {"normaliser": NORMALISERS, "pooling": POOLINGS}
+    options = {"normaliser": NORMALISERS, "pooling": POOLINGS, "encoding": ENCODINGS}
     for key, allowed in options.items():
         value = getattr(field, key, None)
         if value is not None and value not in allowed:
@@ -135,6 +145,11 @@ def _check(field: Field, where: str) -> None:
     for key in ("min_count", "max_len"):
         if getattr(field, key, 1) < 1:
             raise FeatureError(f"{where}: {key} must be >= 1")
+    if isinstance(field, Numeric):
+        if field.buckets < 2 or field.levels < 2:
+            raise FeatureError(f"{where}: buckets and levels must be >= 2")
+        if not field.bases or any(int(b) != b or b < 2 for b in field.bases):
+            raise FeatureError(f"{where}: bases must be a non-empty list of integers >= 2, got {field.bases!r}")
 
 
 def parse_field(entry: dict[str, Any], where: str = "features") -> Field:
@@ -156,9 +171,11 @@ def parse_field(entry: dict[str, Any], where: str = "features") -> Field:
                            f"known: {', '.join(sorted(known))}")
     if cls is Sequence:
         subs = [parse_field(sub, f"{where}.fields[{i}]") for i, sub in enumerate(options.get("fields", []))]
-        bad = [s.name for s in subs if s.kind not in SEQUENCE_SUBTYPES]
+        bad = [s.name for s in subs if s.kind not in SEQUENCE_SUBTYPES
+               or getattr(s, "encoding", "scalar") != "scalar"]
         if not subs or bad:
-            raise FeatureError(f"{where}: a sequence needs sub-fields of type {' / '.join(SEQUENCE_SUBTYPES)}"
+            raise FeatureError(f"{where}: a sequence needs sub-fields of type {' / '.join(SEQUENCE_SUBTYPES)} "
+                               "(numeric ones with the scalar encoding)"
                                + (f"; got {', '.join(bad)}" if bad else ""))
         options["fields"] = subs
     field = cls(**options)

@@ -2,8 +2,10 @@
 
 BARS defaults: batch 4096, lr 1e-3 (embedding 10 is the model config's). As FuxiCTR does, a validation epoch
 that does not improve divides the learning rate by 10 (``reduce_lr_on_plateau``, floor 1e-6), ``patience``
-such epochs stop training, and the best epoch's weights are restored. Batches are index gathers on tensors
-encoded once (no DataLoader, no per-batch Python encoding), so the step is the cost.
+such epochs stop training, and the best epoch's weights are restored. ``loss`` / ``pos_weight`` / ``alpha``
+choose the objective (:mod:`mmrec.train.ranking_loss`); the default, unweighted BCE, is the model's own loss.
+Batches are index gathers on tensors encoded once (no DataLoader, no per-batch Python encoding), so the step is
+the cost.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mmrec.eval.ctr_metrics import auc, logloss
 from mmrec.models.zoo.base import ZooModel
+from mmrec.train.ranking_loss import RankingLossConfig, click_logit, ctr_loss
 
 MIN_LR, LR_FACTOR, MIN_DELTA = 1e-6, 0.1, 1e-6  # FuxiCTR's plateau rule
 
@@ -33,6 +37,15 @@ class FieldTrainConfig:
     max_grad_norm: float = 10.0   # gradient-norm clip (FuxiCTR's default); 0 = none
     threads: int = 0              # 0: leave torch's thread count as it is
     eval_batch_size: int = 65_536
+    loss: str = "bce"             # bce / combined_pair / combined_list / rcr / jrc / focal
+    pos_weight: float = 1.0       # weight of each positive in the loss (< 1 simulates sparse positives)
+    alpha: float | None = None    # BCE share of a ranking loss; None = ZOO.md's best α for pos_weight
+
+    def __post_init__(self) -> None:
+        self.objective()  # an unknown loss or a bad pos_weight / alpha stops a recipe at load time
+
+    def objective(self) -> RankingLossConfig:
+        return RankingLossConfig(self.loss, self.pos_weight, self.alpha)
 
 
 @dataclasses.dataclass
@@ -66,11 +79,23 @@ def _split(model: ZooModel, data: dict[str, torch.Tensor]) -> tuple[dict[str, to
     return inputs, data[model.label].float()
 
 
+def batch_loss(model: ZooModel, logits: torch.Tensor, labels: torch.Tensor,
+               objective: RankingLossConfig) -> dict[str, torch.Tensor]:
+    """``{"loss": objective + λ·½‖E‖², "bce": unweighted BCE}``; plain BCE is ``model.loss`` itself."""
+    if objective.is_plain_bce:
+        return model.loss(logits, labels)
+    total = ctr_loss(logits, labels, objective)
+    if model.config.embedding_regularizer:
+        total = total + model.config.embedding_regularizer * model.features.regularization()
+    return {"loss": total, "bce": F.binary_cross_entropy_with_logits(click_logit(logits), labels)}
+
+
 def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[str, torch.Tensor],
                  config: FieldTrainConfig) -> FieldTrainResult:
     """Fit ``model`` in place (best validation epoch restored); the caller seeds before building the model."""
     if config.threads:
         torch.set_num_threads(config.threads)
+    objective = config.objective()
     seed_all(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     inputs, labels = _split(model, train)
@@ -88,7 +113,7 @@ def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[st
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
             batch = {k: v[idx] for k, v in inputs.items()}
-            loss = model.loss(model(batch), labels[idx])
+            loss = batch_loss(model, model(batch), labels[idx], objective)
             optimiser.zero_grad(set_to_none=True)
             loss["loss"].backward()
             if config.max_grad_norm:
