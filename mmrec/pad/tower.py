@@ -60,7 +60,7 @@ class AlignedTower(ColdItemsMixin, SequentialRecommender):
 
     @classmethod
     def hub_rebuild_args(cls, init_args: dict[str, Any], config: PADConfig) -> dict[str, Any]:
-        return {"experts": Experts.from_json(config, init_args["backbone_config"], init_args["content_dim"])}
+        return {"experts": Experts.from_json(config, init_args)}
 
     @classmethod
     def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:
