@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-
 from mmrec import catalogue
 from mmrec.core.config import ConfigError
 from mmrec.core.io import fingerprint_tree, write_json
