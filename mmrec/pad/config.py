@@ -36,7 +36,9 @@ class PADConfig:
     gate_hidden: int = 64  # width of the user-aware gate's MLP
     # share of warm items served as never-seen at each training step (ID hidden, the gate's never-seen position):
     # without it that position gets no gradient and keeps its initial weights. 0.1 by default; the pad stage
-    # fine-tunes once per value of ``cold_dropout_search`` (if set) and keeps the best on validation NDCG@10
+    # fine-tunes once per value of ``cold_dropout_search`` (if set) and keeps the best on validation NDCG@10.
+    # Measured (ml-100k new-items, seed 0, content expert text + tfidf): valid NDCG@10 0.0565 / 0.0524 / 0.0531
+    # at 0.0 / 0.1 / 0.2, so search rather than trust the default
     cold_dropout: float = 0.1
     cold_dropout_search: list[float] = dataclasses.field(default_factory=list)
     align_lr: float = 1e-3
