@@ -23,6 +23,10 @@ class PADConfig:
     enabled: bool = False  # run the align and pad stages (needs the content modalities from encode)
     backbone: Literal["sasrec", "gru4rec"] = "sasrec"
     content: list[Literal["text", "image", "llm"]] = dataclasses.field(default_factory=lambda: ["text"])
+    # the content expert's own input (None: the same as ``content``); "tfidf" is the sparse TF-IDF of the items'
+    # text that content_knn builds (its train.models settings), densified; several sources are concatenated after
+    # per-row L2 normalisation. The aligned tower always reads ``content``.
+    content_expert: list[Literal["text", "image", "llm", "tfidf"]] | None = None
     content_dir: str | None = None  # use this folder of <modality>.safetensors instead of the encode stage's
     mmd_weight: float = 0.2  # λ of L_rec + λ · MK-MMD; 0 = the no-MMD ablation
     projector_layers: int = 2  # content projector: d_content -> d, then (layers - 1) x d -> d
@@ -30,7 +34,13 @@ class PADConfig:
     n_bins: int = 10  # frequency bins of equal interaction mass, plus one for never-seen items
     gate: Literal["frequency", "uniform", "user"] = "frequency"  # user: also sees the user (slower scoring)
     gate_hidden: int = 64  # width of the user-aware gate's MLP
-    cold_dropout: float = 0.0  # share of items treated as never-seen per training step (trains the cold path)
+    # share of warm items served as never-seen at each training step (ID hidden, the gate's never-seen position):
+    # without it that position gets no gradient and keeps its initial weights. 0.1 by default; the pad stage
+    # fine-tunes once per value of ``cold_dropout_search`` (if set) and keeps the best on validation NDCG@10.
+    # Measured (ml-100k new-items, seed 0, content expert text + tfidf): valid NDCG@10 0.0565 / 0.0524 / 0.0531
+    # at 0.0 / 0.1 / 0.2, so search rather than trust the default
+    cold_dropout: float = 0.1
+    cold_dropout_search: list[float] = dataclasses.field(default_factory=list)
     align_lr: float = 1e-3
     finetune_lr: float = 5e-4
     align_epochs: int = 10  # the rest of the optimisation (batch size, patience, loss) is the train section's
@@ -41,14 +51,28 @@ class PADConfig:
     def validate(self) -> None:
         if not self.content:
             raise ConfigError("pad.content must name at least one modality (text, image, llm)")
-        if self.mmd_weight < 0 or not 0.0 <= self.cold_dropout < 1.0 or self.projector_layers < 1:
-            raise ConfigError("pad: mmd_weight must be >= 0, cold_dropout in [0, 1), projector_layers >= 1")
+        if self.mmd_weight < 0 or self.projector_layers < 1:
+            raise ConfigError("pad: mmd_weight must be >= 0, projector_layers >= 1")
+        if any(not 0.0 <= p < 1.0 for p in [self.cold_dropout, *self.cold_dropout_search]):
+            raise ConfigError(f"pad: cold_dropout ({self.cold_dropout}) and cold_dropout_search "
+                              f"({self.cold_dropout_search}) must lie in [0, 1)")
+        if self.content_expert is not None and not self.content_expert:
+            raise ConfigError("pad.content_expert must name at least one source (text, image, llm, tfidf) or be null")
         if self.n_bins < 1 or self.gate_hidden < 1:
             raise ConfigError(f"pad: n_bins ({self.n_bins}) and gate_hidden ({self.gate_hidden}) must be >= 1")
 
     def projector(self, content_dim: int, dim: int) -> ProjectorConfig:
         """The content projector P: content_dim -> dim, then (layers - 1) x dim -> dim."""
         return ProjectorConfig(content_dim, dim, self.projector_layers, self.projector_dropout)
+
+    def content_expert_sources(self) -> list[str]:
+        """What the content expert reads: ``content_expert``, or ``content`` when that is unset."""
+        return list(self.content_expert or self.content)
+
+    def candidates(self) -> list["PADConfig"]:
+        """The fine-tuning settings to choose among on validation: one per ``cold_dropout_search`` value."""
+        return [dataclasses.replace(self, cold_dropout=p, cold_dropout_search=[]) for p in self.cold_dropout_search] \
+            or [self]
 
     def tower_key(self) -> str:
         """Names an aligned tower by what shapes it; PAD rows with the same key share one tower."""

@@ -28,26 +28,28 @@ BACKBONES: dict[str, type[SequentialRecommender]] = {"sasrec": SASRec, "gru4rec"
 @dataclasses.dataclass
 class Experts:
     """What every expert of one PAD shares: the backbone's config (``train.models[<backbone>]``), the content
-    width and PAD's settings."""
+    widths and PAD's settings."""
 
     config: PADConfig
     backbone_config: Any  # the backbone's config dataclass (n_items is set per model)
-    content_dim: int
+    content_dim: int  # the aligned expert's content (``PADConfig.content``)
+    expert_content_dim: int | None = None  # the content expert's (``PADConfig.content_expert``); None: content_dim
 
     @property
     def dim(self) -> int:
         return self.backbone_config.dim
 
     @classmethod
-    def from_json(cls, config: PADConfig, backbone_config: dict[str, Any], content_dim: int) -> "Experts":
+    def from_json(cls, config: PADConfig, init_args: dict[str, Any]) -> "Experts":
         """From ``config.json``'s ``init_args`` (the backbone config as a mapping)."""
-        fields = {k: v for k, v in backbone_config.items() if k != "n_items"}
+        fields = {k: v for k, v in init_args["backbone_config"].items() if k != "n_items"}
         return cls(config, from_dict(BACKBONES[config.backbone].config_class, fields, "init_args.backbone_config"),
-                   content_dim)
+                   init_args["content_dim"], init_args.get("expert_content_dim"))
 
     def init_args(self) -> dict[str, Any]:
         return {"backbone_config": {k: v for k, v in dataclasses.asdict(self.backbone_config).items()
-                                    if k != "n_items"}, "content_dim": self.content_dim}
+                                    if k != "n_items"}, "content_dim": self.content_dim,
+                "expert_content_dim": self.expert_content_dim}
 
     def backbone(self, n_items: int, item_repr: ItemRepresentation) -> SequentialRecommender:
         """A fresh backbone over ``item_repr``."""
@@ -62,8 +64,9 @@ class Experts:
                                                           torch.zeros(n_items + 1, self.content_dim), projector))
 
     def content_expert(self, n_items: int) -> SequentialRecommender:
-        projector = self.config.projector(self.content_dim, self.dim)
-        return self.backbone(n_items, ProjectedContentItems(torch.zeros(n_items + 1, self.content_dim), projector))
+        width = self.expert_content_dim or self.content_dim
+        projector = self.config.projector(width, self.dim)
+        return self.backbone(n_items, ProjectedContentItems(torch.zeros(n_items + 1, width), projector))
 
 
 def copy_encoder(source: SequentialRecommender, target: SequentialRecommender) -> SequentialRecommender:
@@ -99,7 +102,7 @@ class SavesExperts:
 
     @classmethod
     def hub_rebuild_args(cls, init_args: dict[str, Any], config: PADConfig) -> dict[str, Any]:
-        return {"experts": Experts.from_json(config, init_args["backbone_config"], init_args["content_dim"])}
+        return {"experts": Experts.from_json(config, init_args)}
 
     @classmethod
     def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:

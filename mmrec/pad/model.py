@@ -13,8 +13,9 @@ the score stays one inner product by giving every bin its own block: the user si
 block b, an item's vector is [e_1; e_2; e_3] in the block of its bin (P times wider, so slower to score).
 
 Cold items (no trained ID row) have no ID-expert weight and reach the score through the aligned expert (which
-uses P(t) in place of e') and the content expert. ``cold_dropout`` treats a random share of items as cold at
-every training step, so the cold path and the never-seen bin's gate are trained, not left at initialisation.
+uses P(t) in place of e') and the content expert. ``cold_dropout`` serves a random share (global torch RNG, seeded
+by the trainer) of the warm items as cold at every training step: ID rows hidden and the gate at its never-seen
+position, so the cold path and the never-seen position's logits are trained, not left at initialisation.
 
 A PAD is built from its config, the experts' architecture and the training count of every item (kept as the
 ``item_counts`` buffer, from which the bins are cut), so ``save_pretrained`` / ``mmrec.hub.load_model`` need no
@@ -74,8 +75,12 @@ class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
     @classmethod
     def from_anchor(cls, anchor: SequentialRecommender, tower: AlignedTower, content: torch.Tensor,
                     item_counts: np.ndarray, config: PADConfig) -> "PAD":
-        """Triple experts: ID (anchor copy), aligned (tower copy), content (fresh projector + fresh encoder)."""
-        pad = cls(config, Experts(config, tower.architecture.backbone_config, content.shape[1]), item_counts)
+        """Triple experts: ID (anchor copy), aligned (tower copy), content (fresh projector + fresh encoder).
+
+        ``content``: the content expert's input (``config.content_expert_sources()``); the aligned expert's comes
+        with the tower."""
+        experts = Experts(config, tower.architecture.backbone_config, tower.architecture.content_dim, content.shape[1])
+        pad = cls(config, experts, item_counts)
         id_expert, aligned_expert, content_expert = pad.experts
         id_expert.load_state_dict(anchor.state_dict())  # same keys: the ID table and the encoder
         aligned_expert.load_state_dict(tower.backbone.state_dict())

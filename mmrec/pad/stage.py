@@ -5,7 +5,8 @@ every distinct alignment the report's PAD rows need (content source, λ, project
 tower is trained with L_rec + λ · MK-MMD and saved under ``towers/<split>/<tower_key>/seed<seed>/``.
 
 ``pad``: per (split, seed, row), the ID expert (an anchor copy), the aligned expert (the row's tower) and a fresh
-content expert, mixed by the frequency gate and fine-tuned with the recommendation loss; tested once with the
+content expert (over ``pad.content_expert``, e.g. TF-IDF), mixed by the frequency gate and fine-tuned with the
+recommendation loss, once per ``pad.cold_dropout_search`` value (the best on validation kept); tested once with the
 best-validation weights, saved under ``models/<split>/<row>/seed<seed>/``. Rows are ``pad`` and its catalogue
 variants ``pad_<ablation>`` for each of ``pad.ablations``, summarised across seeds like every other report row.
 
@@ -18,18 +19,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from mmrec import catalogue
 from mmrec.core.config import ConfigError
 from mmrec.core.io import fingerprint_tree, write_json
-from mmrec.core.modalities import content_matrix
 from mmrec.data.prepared import load_prepared
 from mmrec.data.splits import SequentialSplit
 from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.eval.summary import summarise
 from mmrec.models.base import SequentialRecommender
 from mmrec.pad.config import PADConfig
+from mmrec.pad.content import ContentCache
+from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pipeline import Stage, StageContext
 from mmrec.recipe import RecipeConfig
@@ -58,23 +58,15 @@ def load_anchor(cfg: RecipeConfig, train_seq: Path, split_name: str, n_items: in
     return model
 
 
-class ContentCache:
-    """Content matrices of one split's catalogue, loaded once per modality combination."""
-
-    def __init__(self, directory: Path, n_items: int):
-        self.directory, self.n_items = directory, n_items
-        self._cache: dict[tuple[str, ...], torch.Tensor] = {}
-
-    def __call__(self, modalities: list[str]) -> torch.Tensor:
-        key = tuple(modalities)
-        if key not in self._cache:
-            self._cache[key] = content_matrix(self.directory, list(key), self.n_items)
-        return self._cache[key]
+def sequential_splits(cfg: RecipeConfig, prepare: Path) -> tuple[list[str], dict[str, SequentialSplit]]:
+    """The item texts (items 1..N, for the ``tfidf`` content source) and the recipe's sequential splits."""
+    tables, splits = load_prepared(prepare)
+    return list(tables.items["text"]), {name: splits[name] for name in cfg.train.splits if name in splits}  # type: ignore[misc]
 
 
-def sequential_splits(cfg: RecipeConfig, prepare: Path) -> dict[str, SequentialSplit]:
-    _, splits = load_prepared(prepare)
-    return {name: splits[name] for name in cfg.train.splits if name in splits}  # type: ignore[misc]
+def content_cache(ctx: StageContext, item_text: list[str], split: SequentialSplit) -> ContentCache:
+    """One split's content sources; ``tfidf`` is built with content_knn's settings (``train.models``)."""
+    return ContentCache(content_dir(ctx), split.n_items, item_text, ctx.cfg.train.models.get("content_knn"))
 
 
 def content_dir(ctx: StageContext) -> Path:
@@ -89,9 +81,9 @@ def run_align(ctx: StageContext) -> None:
         return
     towers = {row.tower_key(): row for row in rows(cfg.pad).values()}
     trainer = catalogue.lookup("aligned_tower").trainer
-    splits = sequential_splits(cfg, ctx.inputs["prepare"])
+    item_text, splits = sequential_splits(cfg, ctx.inputs["prepare"])
     for split_name, split in splits.items():
-        content = ContentCache(content_dir(ctx), split.n_items)
+        content = content_cache(ctx, item_text, split)
         for seed in cfg.seeds:
             anchor = load_anchor(cfg, ctx.inputs["train_seq"], split_name, split.n_items, seed)
             for key, settings in towers.items():
@@ -107,24 +99,40 @@ def run_pad(ctx: StageContext) -> None:
         return
     trainer = catalogue.lookup("pad").trainer
     results: dict[str, dict] = {}
-    for split_name, split in sequential_splits(cfg, ctx.inputs["prepare"]).items():
-        content = ContentCache(content_dir(ctx), split.n_items)
+    item_text, splits = sequential_splits(cfg, ctx.inputs["prepare"])
+    for split_name, split in splits.items():
+        content = content_cache(ctx, item_text, split)
         per_row: dict[str, list[dict]] = {row: [] for row in rows(cfg.pad)}
+        chosen: dict[str, list[dict]] = {row: [] for row in rows(cfg.pad)}
         for seed in cfg.seeds:
             anchor = load_anchor(cfg, ctx.inputs["train_seq"], split_name, split.n_items, seed)
             for row, settings in rows(cfg.pad).items():
                 tower = AlignedTower.from_pretrained(
                     ctx.inputs["align"] / "towers" / split_name / settings.tower_key() / f"seed{seed}")
-                model = trainer(anchor, tower, content(settings.content), split, settings, cfg.train, seed)
+                model, searched = best_on_validation(
+                    [trainer(anchor, tower, content(c.content_expert_sources()), split, c, cfg.train, seed)
+                     for c in settings.candidates()], split, cfg)
+                chosen[row].append({"cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched})
                 per_row[row].append(evaluate(model, ranking_cases(split, "test"), split.item_train_counts(),
                                              cfg.eval))
                 model.save_pretrained(ctx.out / "models" / split_name / row / f"seed{seed}")
         for row, per_seed in per_row.items():
             summary = summarise(per_seed)
             summary["seeds"], summary["config"] = cfg.seeds, dataclasses.asdict(rows(cfg.pad)[row])
-            summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"]} for s, r in zip(cfg.seeds, per_seed)]
+            summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"], **c}
+                                   for s, r, c in zip(cfg.seeds, per_seed, chosen[row])]
             results.setdefault(split_name, {})[row] = summary
     write_json(ctx.out / "results.json", results)
+
+
+def best_on_validation(models: list[PAD], split: SequentialSplit, cfg: RecipeConfig) -> tuple[PAD, dict[str, float]]:
+    """The candidate with the highest validation NDCG@10 (the first on a tie), and each one's score by cold
+    dropout; a single candidate is returned unscored."""
+    if len(models) == 1:
+        return models[0], {}
+    valid = ranking_cases(split, "valid")
+    scores = [evaluate(m, valid, split.item_train_counts(), cfg.eval)["overall"]["NDCG@10"] for m in models]
+    return models[scores.index(max(scores))], {f"{m.config.cold_dropout:g}": v for m, v in zip(models, scores)}
 
 
 def content_fingerprint(cfg: RecipeConfig) -> str:
@@ -134,4 +142,4 @@ def content_fingerprint(cfg: RecipeConfig) -> str:
 ALIGN = Stage(name="align", run=run_align, needs=("prepare", "encode", "train_seq"), sections=("seeds", "train", "pad"),
               version="2", fingerprint=content_fingerprint)
 PAD_STAGE = Stage(name="pad", run=run_pad, needs=("prepare", "encode", "train_seq", "align"),
-                  sections=("seeds", "eval", "train", "pad"), version="2", fingerprint=content_fingerprint)
+                  sections=("seeds", "eval", "train", "pad"), version="3", fingerprint=content_fingerprint)

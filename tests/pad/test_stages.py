@@ -46,10 +46,10 @@ def test_pad_stage_saves_hub_models_that_load_push_and_score(tmp_path, capsys):
     from toy import write_pad_recipe
 
     from mmrec.cli import main
+    from mmrec.core.seeds import aggregate_seeds
     from mmrec.data.prepared import load_prepared
     from mmrec.eval.evaluate import evaluate, ranking_cases
     from mmrec.hub import load_model
-    from mmrec.core.seeds import aggregate_seeds
     from mmrec.pad.model import PAD
     from mmrec.pad.tower import AlignedTower
     from mmrec.recipe import load_recipe
@@ -83,3 +83,35 @@ def test_pad_stage_saves_hub_models_that_load_push_and_score(tmp_path, capsys):
     assert main(["score", str(hub), "--history", "i3", "i4", "i5", "--top", "4", "--json"]) == 0
     top = json.loads(capsys.readouterr().out)
     assert len(top) == 4 and not {"i3", "i4", "i5"} & {t["item_id"] for t in top}
+
+
+def test_pad_stage_chooses_cold_dropout_on_validation_over_a_tfidf_content_expert(tmp_path):
+    """The toy run with ``pad.content_expert: [text, tfidf]`` and a cold-dropout search: the saved PAD's content
+    expert reads the 8-d text beside content_knn's TF-IDF, and the chosen cold dropout is the search's best."""
+    from toy import write_pad_recipe
+
+    from mmrec.data.prepared import load_prepared
+    from mmrec.eval.evaluate import evaluate, ranking_cases
+    from mmrec.hub import load_model
+    from mmrec.models.content_knn import ContentKNNConfig
+    from mmrec.pad.content import tfidf_matrix
+    from mmrec.pipeline import Pipeline
+    from mmrec.recipe import load_recipe
+    from mmrec.stages import default_stages
+
+    cfg = load_recipe(write_pad_recipe(tmp_path), ["pad.content_expert=[text, tfidf]", "pad.ablations=[]",
+                                                   "pad.cold_dropout_search=[0.0, 0.3]"])
+    torch.set_num_threads(1)
+    done = Pipeline(cfg, tmp_path / "run", default_stages()).run(["pad"])
+    (per_seed,) = json.loads((done["pad"] / "results.json").read_text())["new-items"]["pad"]["per_seed"]
+    searched = per_seed["valid_NDCG@10_by_cold_dropout"]
+    assert set(searched) == {"0", "0.3"} and searched[f"{per_seed['cold_dropout']:g}"] == max(searched.values())
+    model = load_model(done["pad"] / "models" / "new-items" / "pad" / "seed0")
+    assert model.config.cold_dropout == per_seed["cold_dropout"]
+    tables, splits = load_prepared(done["prepare"])
+    tfidf = tfidf_matrix(list(tables.items["text"]), cfg.train.models.get("content_knn") or ContentKNNConfig())
+    content = model.experts[2].item_repr.content.content
+    assert content.shape[1] == 8 + tfidf.shape[1] and torch.allclose(content[:, 8:], tfidf)
+    split = splits["new-items"]
+    again = evaluate(model, ranking_cases(split, "valid"), split.item_train_counts(), cfg.eval)["overall"]["NDCG@10"]
+    assert again == pytest.approx(searched[f"{model.config.cold_dropout:g}"])  # the saved model is the chosen one
