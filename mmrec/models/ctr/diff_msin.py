@@ -101,7 +101,9 @@ class SynergyDiffusion(nn.Module):
     **Decision (start):** only steps with ᾱ ≥ ``start_alpha_bar`` (0.9: SNR ᾱ/(1-ᾱ) ≥ 9) are kept, the low-noise
     end of diffusers' ``squaredcos_cap_v2`` schedule (T = 12: ᾱ = 0.98, 0.93). The old chain started at
     ᾱ ≈ 0.07 on unnormalised 16-d states (~0.09 per dimension) and its state reached the channels with
-    SNR 0.0005 in training; SRC here refines the states, it does not regenerate them from noise.
+    SNR 0.0005 in training; SRC here refines the states, it does not regenerate them from noise. The released
+    code's alternative, fresh noise at each step's own α_t, would put a noise draw in the path that feeds the
+    channels, which the next decision rules out.
     **Decision (deterministic path):** noise is drawn only inside the ε-loss branch; the path that feeds the
     channels is the same noise-free DDIM mean in training and evaluation, so the channels never see another
     input distribution at test time. Every update divides by √ᾱ_t ≥ √0.9, never by ~0.
