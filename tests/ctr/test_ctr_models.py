@@ -75,14 +75,16 @@ def test_diff_msin_registers_its_parts(build, tiny_spec, tiny_modalities):
     assert {k for k in model.state_dict() if k.startswith("modalities.image")} >= {"modalities.image.table"}
 
 
-def test_diffusion_schedule_never_divides_by_zero():
-    src = SynergyDiffusion(2, 4, steps=12, inference_steps=12, min_alpha_bar=1e-3)
-    assert len(src.timesteps) == 11 and 11 not in src.timesteps  # the capped step (ᾱ ≈ 2e-5) is skipped
-    assert src.alpha_bar.min() >= 1e-3 and (1 - src.betas).min() > 0.2
+def test_diffusion_chain_keeps_only_the_low_noise_steps():
+    src = SynergyDiffusion(2, 4, steps=12, inference_steps=12, start_alpha_bar=0.9)
+    assert src.timesteps == [1, 0] and src.alpha_bar.min() >= 0.9  # the cosine schedule's two steps with ᾱ >= 0.9
+    assert src.alpha_bar_next[-1] == 1.0 and (src.alpha_bar_next > src.alpha_bar).all()  # each step denoises
     states = [torch.randn(2, 5, 4) for _ in range(2)]
     masks = [torch.ones(2, 5, dtype=torch.bool)] * 2
     out, eps = src.eval()(states, masks)
     assert eps is None and all(torch.isfinite(o).all() for o in out)
+    with pytest.raises(ValueError, match="alpha_bar"):
+        SynergyDiffusion(2, 4, steps=12, inference_steps=12, start_alpha_bar=0.999)
 
 
 def test_item_representation_is_swappable(tiny_spec, tiny_modalities, tiny_samples):

@@ -8,10 +8,10 @@ the pooled interests with target-dependent gates; an MLP over the target ID, a D
 fused interests scores the click.
 
 Departures from the released code, as METHODS.md decides: every sub-module is registered; the image target is
-looked up in the image table; one cross-attention per ordered modality pair; schedule steps whose ᾱ is ~0 (the
-capped last step of ``squaredcos_cap_v2``) are skipped and the update is the DDPM posterior mean, which never
-divides by ~0; evaluation takes the noise-free mean path (deterministic); attention keys are the real history with padding masks; an
-optional ε-prediction MSE trains the noise predictors as a diffusion model.
+looked up in the image table; one cross-attention per ordered modality pair; SRC is a trained denoiser over
+layer-normalised states, kept to the low-noise steps (ᾱ >= 0.9) and walked on one deterministic path in training
+and evaluation, its ε-prediction MSE on by default (see :class:`SynergyDiffusion`); attention keys are the real
+history with padding masks.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ class DiffMSINConfig:
     expert_hidden: int = 64
     use_src: bool = True
     diffusion_steps: int = 12  # T of the cosine schedule
-    inference_steps: int = 4  # timesteps the chain walks (DDPMScheduler.set_timesteps); 12 = every step
-    min_alpha_bar: float = 1e-3  # schedule steps with ᾱ below this are skipped (no division by ~0)
+    inference_steps: int = 12  # timesteps of the schedule considered (DDPMScheduler.set_timesteps); 12 = every step
+    start_alpha_bar: float = 0.9  # the chain keeps only steps with ᾱ >= this (SRC refines, see SynergyDiffusion)
     decouple_weight: float = 0.1
-    eps_weight: float = 0.1  # ε-prediction MSE; 0 turns it off
+    eps_weight: float = 0.1  # ε-prediction MSE of SRC's noise predictors, on by default; 0 turns it off
     include_target_content: bool = True  # also give the head the target's common (content) vector
     attention_hidden: int = 36
     mlp_hidden: list[int] = dataclasses.field(default_factory=lambda: [128, 64])
@@ -88,32 +88,39 @@ class PairwiseCrossAttention(nn.Module):
 
 
 class SynergyDiffusion(nn.Module):
-    """SRC: a DDPM reverse chain over the modality states whose noise predictors are cross-modal.
+    """SRC: a trained cross-modal denoiser over the modality states, walked as a deterministic DDIM chain.
 
-    The schedule is diffusers' ``DDPMScheduler(T, "squaredcos_cap_v2")``, walked at the scheduler's own
-    ``inference_steps`` timesteps (all T when equal); steps with ᾱ_t < ``min_alpha_bar`` (the capped last one,
-    ᾱ ≈ 2e-5) are left out, so the chain starts at the noisiest step t₀ that still holds signal. Start: x_m = √ᾱ_{t₀} H_m + √(1-ᾱ_{t₀}) ε (ε = 0 in eval). Each step t, every modality's noisy state is
-    denoised with ε̂_m = Σ_{n≠m} σ(w_{n→m}) CrossAttn_{n→m}(x_m + e_t, x_n) and the DDPM posterior mean
-    x ← (x - β_t/√(1-ᾱ_t) ε̂) / √α_t (plus σ_t z in training); it divides only by √α_t ≥ √(1-β_t), never by ~0.
-    The optional ε loss is DDPM's: noise H to a random kept step, predict that noise.
+    Each modality's state H_m is layer-normalised (no affine, so it cannot shrink to dodge the noise) to
+    h_m, the scale the unit-variance ε of the schedule is defined for. The noise predictor of modality m is
+    ε̂_m = Σ_{n≠m} σ(w_{n→m}) CrossAttn_{n→m}(x_m + e_t, x_n); its ε loss is DDPM's: noise h to a random kept
+    step, x_t = √ᾱ_t h + √(1-ᾱ_t) ε, predict ε (MSE over valid positions). The channels receive the chain
+    started at the mean of q(x_{t₀} | h), x = √ᾱ_{t₀} h, and walked with the η = 0 (DDIM) update
+    x ← √ᾱ_next x̂₀ + √(1-ᾱ_next) ε̂, x̂₀ = (x - √(1-ᾱ_t) ε̂) / √ᾱ_t; the result is mapped back to H's scale with
+    each vector's own LayerNorm mean and std, so an untrained chain is close to the identity.
+
+    **Decision (start):** only steps with ᾱ ≥ ``start_alpha_bar`` (0.9: SNR ᾱ/(1-ᾱ) ≥ 9) are kept, the low-noise
+    end of diffusers' ``squaredcos_cap_v2`` schedule (T = 12: ᾱ = 0.98, 0.93). The old chain started at
+    ᾱ ≈ 0.07 on unnormalised 16-d states (~0.09 per dimension) and its state reached the channels with
+    SNR 0.0005 in training; SRC here refines the states, it does not regenerate them from noise. The released
+    code's alternative, fresh noise at each step's own α_t, would put a noise draw in the path that feeds the
+    channels, which the next decision rules out.
+    **Decision (deterministic path):** noise is drawn only inside the ε-loss branch; the path that feeds the
+    channels is the same noise-free DDIM mean in training and evaluation, so the channels never see another
+    input distribution at test time. Every update divides by √ᾱ_t ≥ √0.9, never by ~0.
     """
 
-    def __init__(self, n_modalities: int, dim: int, steps: int, inference_steps: int, min_alpha_bar: float):
+    def __init__(self, n_modalities: int, dim: int, steps: int, inference_steps: int, start_alpha_bar: float):
         super().__init__()
         scheduler = DDPMScheduler(num_train_timesteps=steps, beta_schedule="squaredcos_cap_v2")
         scheduler.set_timesteps(inference_steps)
         alpha_bar = scheduler.alphas_cumprod
-        kept = [int(t) for t in scheduler.timesteps if alpha_bar[t] >= min_alpha_bar]
+        kept = [int(t) for t in scheduler.timesteps if alpha_bar[t] >= start_alpha_bar]  # noisiest first
         if not kept:
-            raise ValueError(f"no diffusion step has alpha_bar >= {min_alpha_bar}")
-        prev = [int(scheduler.previous_timestep(t)) for t in kept]
-        a_t = alpha_bar[kept].float()
-        a_prev = torch.stack([alpha_bar[p] if p >= 0 else torch.tensor(1.0) for p in prev]).float()
-        betas = 1 - a_t / a_prev  # effective β between consecutive kept timesteps (= β_t when they are adjacent)
+            raise ValueError(f"no diffusion step has alpha_bar >= {start_alpha_bar}")
         self.timesteps = kept
+        a_t = alpha_bar[kept].float()
         self.register_buffer("alpha_bar", a_t.clone(), persistent=False)
-        self.register_buffer("betas", betas, persistent=False)
-        self.register_buffer("posterior_std", ((1 - a_prev) / (1 - a_t) * betas).sqrt(), persistent=False)
+        self.register_buffer("alpha_bar_next", torch.cat([a_t[1:], torch.ones(1)]), persistent=False)
         self.step_embedding = nn.Embedding(len(kept), dim)
         nn.init.normal_(self.step_embedding.weight, std=0.02)
         self.attend = PairwiseCrossAttention(n_modalities, dim)
@@ -127,25 +134,25 @@ class SynergyDiffusion(nn.Module):
 
     def forward(self, states: list[torch.Tensor], masks: list[torch.Tensor], eps_loss: bool = True
                 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Refined states and, in training with ``eps_loss``, the ε-prediction MSE of one q-sample at a random
-        step (DDPM's training objective)."""
+        """Refined states (deterministic) and, in training with ``eps_loss``, the ε-prediction MSE."""
         clean, mask = torch.stack(states), torch.stack(masks)  # (M, B, L, d), (M, B, L)
-        a0 = self.alpha_bar[0]
-        x = a0.sqrt() * clean + ((1 - a0).sqrt() * torch.randn_like(clean) if self.training else 0.0)
+        mean = clean.mean(-1, keepdim=True)
+        std = (clean.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+        h = (clean - mean) / std
+        x = self.alpha_bar[0].sqrt() * h
         for i in range(len(self.alpha_bar)):
-            beta = self.betas[i]
+            a, a_next = self.alpha_bar[i], self.alpha_bar_next[i]
             eps_hat = self.predict_noise(x, i, mask)
-            x = (x - beta / (1 - self.alpha_bar[i]).sqrt() * eps_hat) / (1 - beta).sqrt()
-            if self.training and i + 1 < len(self.alpha_bar):
-                x = x + self.posterior_std[i] * torch.randn_like(x)
+            x0 = (x - (1 - a).sqrt() * eps_hat) / a.sqrt()
+            x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps_hat
         loss = None
         if self.training and eps_loss:
             i = int(torch.randint(len(self.alpha_bar), ()))
-            noise = torch.randn_like(clean)
-            noisy = self.alpha_bar[i].sqrt() * clean + (1 - self.alpha_bar[i]).sqrt() * noise
+            noise = torch.randn_like(h)
+            noisy = self.alpha_bar[i].sqrt() * h + (1 - self.alpha_bar[i]).sqrt() * noise
             err = (self.predict_noise(noisy, i, mask) - noise).pow(2).mean(-1)
             loss = (err * mask).sum() / mask.sum().clamp_min(1)
-        return list(x.unbind(0)), loss
+        return list((x * std + mean).unbind(0)), loss
 
 
 class ChannelMixer(nn.Module):
@@ -193,7 +200,7 @@ class DiffMSIN(CTRModel):
         self.common = Expert(d, config.expert_hidden)
         self.synergy = mlp([n_mod * d, config.expert_hidden, d], activation=nn.GELU)
         self.src = (SynergyDiffusion(n_mod, d, config.diffusion_steps, config.inference_steps,
-                                     config.min_alpha_bar)
+                                     config.start_alpha_bar)
                     if config.use_src else None)
         self.n_channels = n_mod + 2  # specific experts, common expert, synergy
         self.mixer = ChannelMixer(d)
