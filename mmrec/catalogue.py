@@ -35,6 +35,7 @@ from mmrec.models.semantic_sasrec import (
     SemanticSASRec,
     SemanticSASRecConfig,
 )
+from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
@@ -126,6 +127,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_dnn", "fields", DNN, DNNConfig, train_fields, "MLP over the concatenated field embeddings"),
     ModelSpec("zoo_deepfm", "fields", FieldDeepFM, FieldDeepFMConfig, train_fields, "FM + MLP, shared embeddings"),
     ModelSpec("zoo_dcnv2", "fields", DCNv2, DCNv2Config, train_fields, "full-rank cross network + MLP"),
+    ModelSpec("zoo_apg_dnn", "fields", APGDNN, APGConfig, train_fields,
+              "DNN whose MLP weights a hypernet adapts per sample (APG: U S(z) V, self- or group-wise)"),
+    ModelSpec("zoo_apg_deepfm", "fields", APGDeepFM, APGConfig, train_fields, "DeepFM with an APG tower"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
