@@ -4,6 +4,7 @@ to the Hugging Face Hub, ``score`` a history with a saved model."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -73,7 +74,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
 def _run(args: argparse.Namespace) -> int:
     import datasets
 
+    from mmrec.core.io import write_json
+    from mmrec.eval.report import render_report
     from mmrec.pipeline import Pipeline
+    from mmrec.preflight import check_recipe
     from mmrec.recipe import load_recipe
     from mmrec.stages import default_stages
     from mmrec.train import distributed
@@ -81,10 +85,31 @@ def _run(args: argparse.Namespace) -> int:
     datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
     cfg = load_recipe(args.recipe, args.overrides)
     run_dir = args.output or Path("runs") / cfg.name
+    planned = set(Pipeline(cfg, run_dir, default_stages()).plan(args.stage))
+    notes = check_recipe(cfg, planned)  # the recipe against the data's columns, before any stage runs
     group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
     if not group.is_main:
         logging.getLogger().setLevel(logging.WARNING)  # one log, from rank 0
-    Pipeline(cfg, run_dir, default_stages()).run(args.stage)
+    for note in notes:
+        logging.getLogger("mmrec").info("recipe: %s", note)
+    if group.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "checks.json", {"notes": notes})
+
+    def report_stage(name: str, artifact: Path) -> None:
+        """Every stage with results (and prepare's data tables) reaches the report at once: a later failure
+        leaves the finished stages' reports, marked incomplete."""
+        if name == "prepare" or (artifact / "results.json").is_file():
+            render_report(run_dir)
+            logging.getLogger("mmrec").info("report updated: %s", run_dir / "index.html")
+
+    try:
+        Pipeline(cfg, run_dir, default_stages(), on_stage=report_stage).run(args.stage)
+    except Exception:
+        if group.is_main:
+            with contextlib.suppress(FileNotFoundError):  # nothing to report before prepare has finished
+                render_report(run_dir)  # the reports now name the failed stage
+        raise
     if args.stage or not group.is_main:
         return 0
     return _render(run_dir)
