@@ -1,5 +1,5 @@
-"""The ``mmrec`` command: ``run`` a recipe (all stages or one), re-render a ``report``, ``push`` a trained model
-to the Hugging Face Hub, ``score`` a history with a saved model."""
+"""The ``mmrec`` command: ``run`` a recipe (all stages or one), ``init`` a recipe for a dataset directory,
+re-render a ``report``, ``push`` a trained model to the Hugging Face Hub, ``score`` a history with a saved model."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. seed=1 eval.n_bins=5)")
     run.add_argument("--output", type=Path, help="run directory (default: runs/<recipe name>)")
     run.add_argument("--stage", action="append", help="run only this stage and what it needs (repeatable)")
+    init = sub.add_parser("init", help="write a recipe for a dataset directory from its columns (text, images, "
+                                       "ratings or labels, user features)")
+    init.add_argument("dataset_dir", type=Path)
+    init.add_argument("--output", type=Path, help="recipe file to write (default: <directory name>.yaml here)")
+    init.add_argument("--force", action="store_true", help="overwrite the recipe file if it exists")
     report = sub.add_parser("report", help="re-render the report of a finished run")
     report.add_argument("run_dir", type=Path)
     push = sub.add_parser("push", help="push a run's trained model to the Hugging Face Hub (default: the best "
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = args.overrides + extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
-        return {"run": _run, "report": _report, "push": _push, "score": _score}[args.command](args)
+        return {"run": _run, "init": _init, "report": _report, "push": _push, "score": _score}[args.command](args)
     except Exception as exc:
         if not isinstance(exc, _user_errors()):
             raise
@@ -96,33 +101,48 @@ def _run(args: argparse.Namespace) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "checks.json", {"notes": notes})
 
+    last: dict = {}  # the stage after which the reports were last rendered, and the files written
+
     def report_stage(name: str, artifact: Path) -> None:
         """Every stage with results (and prepare's data tables) reaches the report at once: a later failure
         leaves the finished stages' reports, marked incomplete."""
+        last.clear()
         if name == "prepare" or (artifact / "results.json").is_file():
-            render_report(run_dir)
+            last.update(stage=name, written=render_report(run_dir))
             logging.getLogger("mmrec").info("report updated: %s", run_dir / "index.html")
 
     try:
-        Pipeline(cfg, run_dir, default_stages(), on_stage=report_stage).run(args.stage)
+        done = Pipeline(cfg, run_dir, default_stages(), on_stage=report_stage).run(args.stage)
     except Exception:
         if group.is_main:
             with contextlib.suppress(FileNotFoundError):  # nothing to report before prepare has finished
                 render_report(run_dir)  # the reports now name the failed stage
         raise
-    if args.stage or not group.is_main:
+    if not group.is_main:
         return 0
-    return _render(run_dir)
+    fresh = last.get("stage") == list(done)[-1]  # rendered after the last stage already: not twice
+    for path in last["written"] if fresh else render_report(run_dir):
+        print(f"report: {path}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from mmrec.core.config import ConfigError
+    from mmrec.init_recipe import write_recipe
+
+    output = args.output or Path(f"{args.dataset_dir.resolve().name}.yaml")
+    if output.exists() and not args.force:
+        raise ConfigError(f"{output} exists; choose another --output or pass --force")
+    for line in write_recipe(args.dataset_dir, output):
+        print(f"from the data: {line}")
+    print(f"recipe: {output}\nrun it:  python -m mmrec run {output}")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    return _render(args.run_dir)
-
-
-def _render(run_dir: Path) -> int:
     from mmrec.eval.report import render_report
 
-    for path in render_report(run_dir):
+    for path in render_report(args.run_dir):
         print(f"report: {path}")
     return 0
 

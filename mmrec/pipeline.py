@@ -5,7 +5,7 @@ stages and a killed run resumes at the first unfinished one. Changing a stage's 
 upstream of it) changes its key, so stale artifacts are never reused. One process at a time may use a run
 directory: a second one is refused with a clear message. ``RUN/status.json`` says which planned stages are done,
 which are not run yet and which one failed, updated after every stage, so a report rendered mid-run (``on_stage``,
-called after each finished stage) can say it is incomplete.
+called after each stage that ran) can say it is incomplete.
 
 Under ``torchrun`` only rank 0 takes the lock and writes artifacts; a stage marked ``distributed`` runs on every
 rank (each writes into a private scratch directory that is discarded), any other stage runs on rank 0 while the
@@ -69,7 +69,7 @@ class Pipeline:
     def __init__(self, cfg: RecipeConfig, run_dir: str | Path, stages: list[Stage],
                  on_stage: Callable[[str, Path], None] | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.on_stage = on_stage  # (stage name, artifact) after each stage that ran or was cached, on rank 0
+        self.on_stage = on_stage  # (stage name, artifact) after each stage that ran (not cached), on rank 0
         self.stages = {s.name: s for s in stages}
         self._keys: dict[str, str] = {}
 
@@ -123,7 +123,8 @@ class Pipeline:
             for name in plan:
                 path = self.artifact(name)
                 distributed.barrier()  # every rank sees the same finished artifacts
-                if (path / "stage.json").is_file():
+                ran = not (path / "stage.json").is_file()
+                if not ran:
                     log.info("stage %-9s cached   %s", name, path.name)
                 else:
                     try:
@@ -135,7 +136,7 @@ class Pipeline:
                 done[name] = path
                 if main:
                     self._write_status(plan, done)
-                    if self.on_stage is not None:
+                    if self.on_stage is not None and ran:
                         self.on_stage(name, path)
             distributed.barrier()
             return done
