@@ -77,6 +77,8 @@ def test_a_late_ctr_failure_leaves_the_sequential_reports_and_a_rerun_completes_
     ctr_report = json.loads((run / "ctr" / "report.json").read_text())
     assert set(ctr_report["models"]) == {"din_te"} and ctr_report["state"] == []
     assert "incomplete" not in (run / "index.md").read_text()
+    assert ctr_report["summary"][0].startswith("best overall: din_te, AUC ")  # the only model, leading the report
+    assert "cost: " in (run / "index.md").read_text() and "<div class='summary'>" in (run / "ctr" / "report.html").read_text()
     assert json.loads((run / "leave-one-out" / "report.json").read_text())["models"]["sasrec"] == seq["models"]["sasrec"]
 
 

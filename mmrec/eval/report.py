@@ -18,6 +18,7 @@ import numpy as np
 from mmrec.core.io import write_json, write_text
 from mmrec.eval.embedding_report import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
 from mmrec.eval.report_plots import plot_bins, plot_frequency
+from mmrec.eval.report_summary import cost_line, stage_costs, summary_lines
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
@@ -193,6 +194,8 @@ def run_state(run_dir: Path) -> tuple[list[str], list[str]]:
 def _markdown(report: dict, plots: list[str]) -> str:
     lines = [f"# {report['dataset']} — {report['split']}", ""]
     lines += [f"**{line}**\n" for line in report.get("state", [])]
+    if report.get("summary"):
+        lines += ["## Summary", ""] + [f"- {line}" for line in report["summary"]] + [""]
     lines += [
              f"Task: {report['task']}. Split seed: {report['split_seed']}. Model seeds: {report['seeds']}.", "",
              f"Protocol: {report['protocol']}." + (f" Ties: {report['ties']} rank." if report.get("ties") else ""),
@@ -222,7 +225,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 td:last-child{text-align:left;color:#555}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 code{font-size:12px;background:#f6f6f6;padding:1px 3px}dt{font-weight:600}dd{margin:0 0 .4em 1em}
-.meta{color:#555}.state{background:#fff3cd;border:1px solid #e0c36a;padding:.5em 1em;font-weight:600}"""
+.meta{color:#555}.state{background:#fff3cd;border:1px solid #e0c36a;padding:.5em 1em;font-weight:600}
+.summary{background:#eef6ee;border:1px solid #9c9;padding:0 1em;margin:1em 0}"""
 
 
 def _html(report: dict, images: dict[str, bytes]) -> str:
@@ -231,6 +235,8 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
              f"{e(report['split'])}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(report['dataset'])} — {e(report['split'])}</h1>",
              *[f"<p class='state'>{e(line)}</p>" for line in report.get("state", [])],
+             *([f"<div class='summary'><h2>Summary</h2><ul>{''.join(f'<li>{e(x)}</li>' for x in report['summary'])}"
+                "</ul></div>"] if report.get("summary") else []),
              f"<p class='meta'>Task: {e(report['task'])}. Split seed: {report['split_seed']}. "
              f"Model seeds: {e(str(report['seeds']))}.<br>Protocol: {e(report['protocol'])}.</p>",
              "<h2>Data and split</h2><table>"]
@@ -285,6 +291,7 @@ def render_report(run_dir: str | Path) -> list[Path]:
     recipe, stats, results = collect(run_dir)
     stages = json.loads((run_dir / "stages.json").read_text())
     state, notes = run_state(run_dir)
+    cost = cost_line(stage_costs(run_dir, stages))
     written = []
     title = f"Run report: {stats['tables']['dataset']}"
     entries: list[tuple[str, str]] = []  # (split, one-line summary)
@@ -309,6 +316,7 @@ def render_report(run_dir: str | Path) -> list[Path]:
             "state": state,
             "notes": notes,
         }
+        report["summary"] = summary_lines(report, HEADLINES[task]) + [cost]
         folder = run_dir / split
         images: dict[str, bytes] = {}
         if models:
@@ -328,17 +336,14 @@ def render_report(run_dir: str | Path) -> list[Path]:
         write_text(folder / "report.md", _markdown(report, list(images)))
         write_text(folder / "report.html", _html(report, images))
         written.append(folder / "report.json")
-        headline = HEADLINES[task]
-        best = compare(models, metric=headline)
-        top = next((n for n, v in best.items() if v == "best"), None)
-        entries.append((split, f"{len(models)} model(s)"
-                        + (f"; best {headline}: {top} {_fmt(models[top]['overall'][headline])}" if top else "")))
+        entries.append((split, f"{len(models)} model(s)" + "".join(f"; {x}" for x in report["summary"][:-1])))
     write_text(run_dir / "index.md", f"# {title}\n\n" + "".join(f"**{line}**\n\n" for line in state) + "".join(
-        f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries))
+        f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries)
+        + f"\n{cost}\n")
     items = "".join(f"<li><a href='{html.escape(split)}/report.html'>{html.escape(split)}</a>: {html.escape(text)}</li>"
                     for split, text in entries)
     write_text(run_dir / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
                f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
                + "".join(f"<p class='state'>{html.escape(line)}</p>" for line in state)
-               + f"<ul>{items}</ul></body></html>\n")
+               + f"<ul>{items}</ul><p class='meta'>{html.escape(cost)}</p></body></html>\n")
     return written
