@@ -89,6 +89,10 @@ def _run(args: argparse.Namespace) -> int:
 
     datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
     cfg = load_recipe(args.recipe, args.overrides)
+    if cfg.encode.encoders and not sys.stderr.isatty():
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its weight-loading bar: none in a log file
     run_dir = args.output or Path("runs") / cfg.name
     planned = set(Pipeline(cfg, run_dir, default_stages()).plan(args.stage))
     notes = check_recipe(cfg, planned)  # the recipe against the data's columns, before any stage runs

@@ -98,7 +98,7 @@ def test_init_then_run_reports_sasrec_pad_and_ctr_with_cold_breakdowns(tmp_path)
             assert models[name]["cold"]["n_targets"] > 0 and models[name]["bins"][0]["bin"] == 0
     # new items: every test target is unseen in training, so the cold group is the whole test set
     new = reports["new-items"]["models"]["pad"]
-    assert new["cold"]["n_targets"] == new["overall"]["n_targets"]
+    assert new["cold"]["n_targets"] == reports["new-items"]["split_summary"]["n_test"] and new["warm"]["n_targets"] == 0
     ctr = reports["ctr"]["models"]
     assert set(ctr) == {"lr", "din", "din_te", "diff_msin_te"}
     assert all(0.0 < m["overall"]["AUC"]["mean"] < 1.0 and m["cold"]["n"] > 0 for m in ctr.values())
