@@ -1,9 +1,10 @@
-"""The ``mmrec`` command: ``run`` a recipe (all stages or one), re-render a ``report``, ``push`` a trained model
-to the Hugging Face Hub, ``score`` a history with a saved model."""
+"""The ``mmrec`` command: ``run`` a recipe (all stages or one), ``init`` a recipe for a dataset directory,
+re-render a ``report``, ``push`` a trained model to the Hugging Face Hub, ``score`` a history with a saved model."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -21,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. seed=1 eval.n_bins=5)")
     run.add_argument("--output", type=Path, help="run directory (default: runs/<recipe name>)")
     run.add_argument("--stage", action="append", help="run only this stage and what it needs (repeatable)")
+    init = sub.add_parser("init", help="write a recipe for a dataset directory from its columns (text, images, "
+                                       "ratings or labels, user features)")
+    init.add_argument("dataset_dir", type=Path)
+    init.add_argument("--output", type=Path, help="recipe file to write (default: <directory name>.yaml here)")
+    init.add_argument("--force", action="store_true", help="overwrite the recipe file if it exists")
     report = sub.add_parser("report", help="re-render the report of a finished run")
     report.add_argument("run_dir", type=Path)
     push = sub.add_parser("push", help="push a run's trained model to the Hugging Face Hub (default: the best "
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = args.overrides + extra
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
-        return {"run": _run, "report": _report, "push": _push, "score": _score}[args.command](args)
+        return {"run": _run, "init": _init, "report": _report, "push": _push, "score": _score}[args.command](args)
     except Exception as exc:
         if not isinstance(exc, _user_errors()):
             raise
@@ -73,31 +79,74 @@ def _user_errors() -> tuple[type[Exception], ...]:
 def _run(args: argparse.Namespace) -> int:
     import datasets
 
+    from mmrec.core.io import write_json
+    from mmrec.eval.report import render_report
     from mmrec.pipeline import Pipeline
+    from mmrec.preflight import check_recipe
     from mmrec.recipe import load_recipe
     from mmrec.stages import default_stages
     from mmrec.train import distributed
 
     datasets.disable_progress_bars()  # per-table save bars are noise; stages show their own progress
     cfg = load_recipe(args.recipe, args.overrides)
+    if cfg.encode.encoders and not sys.stderr.isatty():
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its weight-loading bar: none in a log file
     run_dir = args.output or Path("runs") / cfg.name
+    planned = set(Pipeline(cfg, run_dir, default_stages()).plan(args.stage))
+    notes = check_recipe(cfg, planned)  # the recipe against the data's columns, before any stage runs
     group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
     if not group.is_main:
         logging.getLogger().setLevel(logging.WARNING)  # one log, from rank 0
-    Pipeline(cfg, run_dir, default_stages()).run(args.stage)
-    if args.stage or not group.is_main:
+    for note in notes:
+        logging.getLogger("mmrec").info("recipe: %s", note)
+    if group.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "checks.json", {"notes": notes})
+
+    last: dict = {}  # the stage after which the reports were last rendered, and the files written
+
+    def report_stage(name: str, artifact: Path) -> None:
+        """Every stage with results (and prepare's data tables) reaches the report at once: a later failure
+        leaves the finished stages' reports, marked incomplete."""
+        last.clear()
+        if name == "prepare" or (artifact / "results.json").is_file():
+            last.update(stage=name, written=render_report(run_dir))
+            logging.getLogger("mmrec").info("report updated: %s", run_dir / "index.html")
+
+    try:
+        done = Pipeline(cfg, run_dir, default_stages(), on_stage=report_stage).run(args.stage)
+    except Exception:
+        if group.is_main:
+            with contextlib.suppress(FileNotFoundError):  # nothing to report before prepare has finished
+                render_report(run_dir)  # the reports now name the failed stage
+        raise
+    if not group.is_main:
         return 0
-    return _render(run_dir)
+    fresh = last.get("stage") == list(done)[-1]  # rendered after the last stage already: not twice
+    for path in last["written"] if fresh else render_report(run_dir):
+        print(f"report: {path}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from mmrec.core.config import ConfigError
+    from mmrec.init_recipe import write_recipe
+
+    output = args.output or Path(f"{args.dataset_dir.resolve().name}.yaml")
+    if output.exists() and not args.force:
+        raise ConfigError(f"{output} exists; choose another --output or pass --force")
+    for line in write_recipe(args.dataset_dir, output):
+        print(f"from the data: {line}")
+    print(f"recipe: {output}\nrun it:  python -m mmrec run {output}")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    return _render(args.run_dir)
-
-
-def _render(run_dir: Path) -> int:
     from mmrec.eval.report import render_report
 
-    for path in render_report(run_dir):
+    for path in render_report(args.run_dir):
         print(f"report: {path}")
     return 0
 

@@ -3,7 +3,9 @@
 ``RUN/artifacts/<stage>-<key>/`` appears atomically when a stage finishes, so re-running skips finished
 stages and a killed run resumes at the first unfinished one. Changing a stage's config (or anything
 upstream of it) changes its key, so stale artifacts are never reused. One process at a time may use a run
-directory: a second one is refused with a clear message.
+directory: a second one is refused with a clear message. ``RUN/status.json`` says which planned stages are done,
+which are not run yet and which one failed, updated after every stage, so a report rendered mid-run (``on_stage``,
+called after each stage that ran) can say it is incomplete.
 
 Under ``torchrun`` only rank 0 takes the lock and writes artifacts; a stage marked ``distributed`` runs on every
 rank (each writes into a private scratch directory that is discarded), any other stage runs on rank 0 while the
@@ -64,8 +66,10 @@ class RunLockedError(RuntimeError):
 class Pipeline:
     """Runs stages of a recipe into a run directory, skipping those whose artifact already exists."""
 
-    def __init__(self, cfg: RecipeConfig, run_dir: str | Path, stages: list[Stage]):
+    def __init__(self, cfg: RecipeConfig, run_dir: str | Path, stages: list[Stage],
+                 on_stage: Callable[[str, Path], None] | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.on_stage = on_stage  # (stage name, artifact) after each stage that ran (not cached), on rank 0
         self.stages = {s.name: s for s in stages}
         self._keys: dict[str, str] = {}
 
@@ -115,19 +119,34 @@ class Pipeline:
                 remove_stale_temporaries(self.run_dir / "artifacts")
                 write_text(self.run_dir / "recipe.json", json.dumps(to_dict(self.cfg), indent=2) + "\n")
             done: dict[str, Path] = {}
-            for name in self.plan(targets):
+            plan = self.plan(targets)
+            for name in plan:
                 path = self.artifact(name)
                 distributed.barrier()  # every rank sees the same finished artifacts
-                if (path / "stage.json").is_file():
+                ran = not (path / "stage.json").is_file()
+                if not ran:
                     log.info("stage %-9s cached   %s", name, path.name)
                 else:
-                    self._run_stage(name, path, {need: done[need] for need in self.needs(name)})
+                    try:
+                        self._run_stage(name, path, {need: done[need] for need in self.needs(name)})
+                    except BaseException:
+                        if main:
+                            self._write_status(plan, done, failed=name)
+                        raise
                 done[name] = path
-            if main:
-                write_json(self.run_dir / "stages.json",
-                           {name: str(p.relative_to(self.run_dir)) for name, p in done.items()})
+                if main:
+                    self._write_status(plan, done)
+                    if self.on_stage is not None and ran:
+                        self.on_stage(name, path)
             distributed.barrier()
             return done
+
+    def _write_status(self, plan: list[str], done: dict[str, Path], failed: str | None = None) -> None:
+        """``stages.json`` (finished stages -> artifact) and ``status.json`` (done / not run yet / failed)."""
+        write_json(self.run_dir / "stages.json", {name: str(p.relative_to(self.run_dir)) for name, p in done.items()})
+        whole = plan + [n for n in self.plan() if n not in plan]  # a --stage run leaves the rest of the recipe
+        write_json(self.run_dir / "status.json", {"planned": whole, "done": list(done), "failed": failed,
+                                                  "pending": [n for n in whole if n not in done]})
 
     def _run_stage(self, name: str, path: Path, inputs: dict[str, Path]) -> None:
         stage = self.stages[name]

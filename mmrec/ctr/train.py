@@ -6,6 +6,7 @@ The best epoch's weights (by validation AUC) are restored at the end; test data 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from mmrec.data.ctr_batches import CTRSamples
 from mmrec.eval.ctr_metrics import auc
 from mmrec.models.ctr.base import CTRModel
 from mmrec.train.common import Checkpointer, EarlyStopping
+
+log = logging.getLogger("mmrec")
 
 
 @dataclasses.dataclass
@@ -71,7 +74,8 @@ def train_ctr(model: CTRModel, train: CTRSamples, valid: CTRSamples, settings: C
         sums: dict[str, float] = {}
         n_batches = (len(train) + settings.batch_size - 1) // settings.batch_size
         bar = tqdm(train.batches(settings.batch_size, shuffle=True, generator=generator), total=n_batches,
-                   desc=f"{type(model).__name__} epoch {epoch}", disable=not settings.progress, leave=False)
+                   desc=f"{type(model).__name__} epoch {epoch}", leave=False,
+                   disable=True if not settings.progress else None)  # None: a bar on a terminal only
         for batch in bar:
             batch = batch.to(device)
             losses = model.loss(model(batch), batch.label)
@@ -85,6 +89,9 @@ def train_ctr(model: CTRModel, train: CTRSamples, valid: CTRSamples, settings: C
         valid_auc = auc(valid_labels, predict(model, valid, settings.eval_batch_size)) or 0.5
         epochs.append({"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}, "valid_auc": valid_auc})
         improved = stopper.step(valid_auc, epoch)
+        if bar.disable:  # a log file: one line per epoch instead of the bar's updates
+            log.info("%s epoch %d/%d: loss %.4f, valid AUC %.4f (best %.4f)", type(model).__name__, epoch + 1,
+                     settings.max_epochs, sums.get("loss", 0.0) / max(n_batches, 1), valid_auc, stopper.best)
         if checkpoints:
             checkpoints.save(model, optimizer, {"epoch": epoch, "epochs": epochs, "train_seconds": elapsed,
                                                 "stopper": dataclasses.asdict(stopper)}, best=improved)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import numpy as np
 
 from mmrec.core.io import write_json, write_text
 from mmrec.eval.embedding_section import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
+from mmrec.eval.report_plots import plot_bins, plot_frequency
+from mmrec.eval.report_summary import cost_line, stage_costs, summary_lines
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
@@ -55,6 +56,8 @@ def collect(run_dir: Path) -> tuple[dict, dict, dict]:
     if not stages_file.is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished mmrec run (no stages.json)")
     stages = json.loads(stages_file.read_text())
+    if "prepare" not in stages:
+        raise FileNotFoundError(f"{run_dir}: the prepare stage has not finished, nothing to report yet")
     recipe = json.loads((run_dir / "recipe.json").read_text())
     stats = json.loads((run_dir / stages["prepare"] / "stats.json").read_text())
     results: dict[str, dict] = {}
@@ -119,72 +122,6 @@ def compare(models: dict, group: str = "overall", metric: str = HEADLINE) -> dic
     return out
 
 
-# ------------------------------------------------------------------------------------------------ plots
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def plot_bins(models: dict, metric: str = HEADLINE) -> bytes | None:
-    """Grouped bars: ``metric`` per frequency bin for every model (error bars = std over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    named = [(n, r["bins"]) for n, r in models.items() if r.get("bins")]
-    if not named:
-        return None
-    bins = named[0][1]
-    x = np.arange(len(bins))
-    width = 0.8 / len(named)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(bins) + 2), 4.2))
-    for k, (name, rows) in enumerate(named):
-        ax.bar(x + (k - (len(named) - 1) / 2) * width, [_mean(r.get(metric)) or 0.0 for r in rows], width,
-               yerr=[_std(r.get(metric)) for r in rows], capsize=2, label=name)
-    labels = [f"{b['bin']}\n{b['min_count']}–{b['max_count']}\n(n={b['n_targets']}{'*' if b['noisy'] else ''})"
-              for b in bins]
-    ax.set_xticks(x, labels, fontsize=7)
-    ax.set_xlabel("frequency bin: training-count range (test cases; * = noisy, < 30)")
-    ax.set_ylabel(f"{metric} (test)")
-    ax.set_title(f"{metric} per item-frequency bin (bin 0 = never seen in training)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    data = _png(fig)
-    plt.close(fig)
-    return data
-
-
-def plot_frequency(counts: np.ndarray, bins: list[dict]) -> bytes:
-    """Items sorted by training count (log scale), shaded by frequency bin, with the bins' count edges."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ordered = np.sort(counts[1:])[::-1]
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    ax.plot(np.arange(1, len(ordered) + 1), np.maximum(ordered, 0.8), color="black", lw=1.2)
-    colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(len(bins), 1)))
-    label_y = max(float(ordered.max(initial=1)), 1.0) * 0.9
-    for b, color in zip(bins, colors):
-        inside = np.flatnonzero((ordered >= b["min_count"]) & (ordered <= b["max_count"]))
-        if len(inside):
-            ax.axvspan(inside[0] + 0.5, inside[-1] + 1.5, color=color, alpha=0.25, lw=0)
-            ax.text((inside[0] + inside[-1]) / 2 + 1, label_y, str(b["bin"]), ha="center", va="top", fontsize=7)
-    ax.set_yscale("log")
-    ax.set_xlabel("items, most interacted first")
-    ax.set_ylabel("training interactions (log; never-seen items drawn at 0.8)")
-    edges = ", ".join(f"{b['min_count']}–{b['max_count']}" for b in bins)
-    ax.set_title("Item-frequency distribution and bins", fontsize=10)
-    fig.text(0.01, -0.04, f"bin count ranges: {edges}", fontsize=7, wrap=True)
-    data = _png(fig)
-    plt.close(fig)
-    return data
-
-
 # ------------------------------------------------------------------------------------------------ text
 
 def _bin_table(models: dict, metric: str, cases: str) -> tuple[str, list[str], list[list[str]]]:
@@ -240,13 +177,33 @@ def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     return out
 
 
+def run_state(run_dir: Path) -> tuple[list[str], list[str]]:
+    """(state lines, recipe notes) of a run: 'incomplete: stages not run yet: ...' while stages are missing, the
+    stage that failed, and what the pre-run check skipped because the data lack it."""
+    lines = []
+    if (path := run_dir / "status.json").is_file():
+        status = json.loads(path.read_text())
+        if status["pending"]:
+            lines.append(f"incomplete: stages not run yet: {', '.join(status['pending'])}"
+                         + (f" (stage {status['failed']} failed; re-run the same command to complete it)"
+                            if status.get("failed") else ""))
+    checks = run_dir / "checks.json"
+    return lines, json.loads(checks.read_text())["notes"] if checks.is_file() else []
+
+
 def _markdown(report: dict, plots: list[str]) -> str:
-    lines = [f"# {report['dataset']} — {report['split']}", "",
+    lines = [f"# {report['dataset']} — {report['split']}", ""]
+    lines += [f"**{line}**\n" for line in report.get("state", [])]
+    if report.get("summary"):
+        lines += ["## Summary", ""] + [f"- {line}" for line in report["summary"]] + [""]
+    lines += [
              f"Task: {report['task']}. Split seed: {report['split_seed']}. Model seeds: {report['seeds']}.", "",
              f"Protocol: {report['protocol']}." + (f" Ties: {report['ties']} rank." if report.get("ties") else ""),
              "", "## Data", ""]
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in report["data"].items()]
     lines += ["", "## Split", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["split_summary"].items()]
+    if report.get("notes"):
+        lines += ["", "## Recipe fitted to the data", ""] + [f"- {note}" for note in report["notes"]]
     if not report["models"]:
         lines += ["", "No models trained in this run yet."]
     for title, header, rows in _tables(report):
@@ -268,7 +225,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 td:last-child{text-align:left;color:#555}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 code{font-size:12px;background:#f6f6f6;padding:1px 3px}dt{font-weight:600}dd{margin:0 0 .4em 1em}
-.meta{color:#555}"""
+.meta{color:#555}.state{background:#fff3cd;border:1px solid #e0c36a;padding:.5em 1em;font-weight:600}
+.summary{background:#eef6ee;border:1px solid #9c9;padding:0 1em;margin:1em 0}"""
 
 
 def _html(report: dict, images: dict[str, bytes]) -> str:
@@ -276,12 +234,18 @@ def _html(report: dict, images: dict[str, bytes]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(report['dataset'])} — "
              f"{e(report['split'])}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(report['dataset'])} — {e(report['split'])}</h1>",
+             *[f"<p class='state'>{e(line)}</p>" for line in report.get("state", [])],
+             *([f"<div class='summary'><h2>Summary</h2><ul>{''.join(f'<li>{e(x)}</li>' for x in report['summary'])}"
+                "</ul></div>"] if report.get("summary") else []),
              f"<p class='meta'>Task: {e(report['task'])}. Split seed: {report['split_seed']}. "
              f"Model seeds: {e(str(report['seeds']))}.<br>Protocol: {e(report['protocol'])}.</p>",
              "<h2>Data and split</h2><table>"]
     for k, v in {**report["data"], **report["split_summary"]}.items():
         parts.append(f"<tr><th>{e(k.replace('_', ' '))}</th><td>{e(str(v))}</td></tr>")
     parts.append("</table>")
+    if report.get("notes"):
+        parts.append("<h2>Recipe fitted to the data</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report["notes"])
+                     + "</ul>")
     if not report["models"]:
         parts.append("<p>No models trained in this run yet.</p>")
     for title, header, rows in _tables(report):
@@ -326,6 +290,8 @@ def render_report(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     recipe, stats, results = collect(run_dir)
     stages = json.loads((run_dir / "stages.json").read_text())
+    state, notes = run_state(run_dir)
+    cost = cost_line(stage_costs(run_dir, stages))
     written = []
     title = f"Run report: {stats['tables']['dataset']}"
     entries: list[tuple[str, str]] = []  # (split, one-line summary)
@@ -347,7 +313,10 @@ def render_report(run_dir: str | Path) -> list[Path]:
             "headline": ["AUC", "GAUC", "LogLoss"] if split == "ctr" else ["HR@10", "NDCG@10", "MRR@10"],
             "training": {k: v for k, v in settings.items() if k != "models"} if models else {},
             "models": models,
+            "state": state,
+            "notes": notes,
         }
+        report["summary"] = summary_lines(report, HEADLINES[task]) + [cost]
         folder = run_dir / split
         images: dict[str, bytes] = {}
         if models:
@@ -367,15 +336,14 @@ def render_report(run_dir: str | Path) -> list[Path]:
         write_text(folder / "report.md", _markdown(report, list(images)))
         write_text(folder / "report.html", _html(report, images))
         written.append(folder / "report.json")
-        headline = HEADLINES[task]
-        best = compare(models, metric=headline)
-        top = next((n for n, v in best.items() if v == "best"), None)
-        entries.append((split, f"{len(models)} model(s)"
-                        + (f"; best {headline}: {top} {_fmt(models[top]['overall'][headline])}" if top else "")))
-    write_text(run_dir / "index.md", f"# {title}\n\n" + "".join(
-        f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries))
+        entries.append((split, f"{len(models)} model(s)" + "".join(f"; {x}" for x in report["summary"][:-1])))
+    write_text(run_dir / "index.md", f"# {title}\n\n" + "".join(f"**{line}**\n\n" for line in state) + "".join(
+        f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries)
+        + f"\n{cost}\n")
     items = "".join(f"<li><a href='{html.escape(split)}/report.html'>{html.escape(split)}</a>: {html.escape(text)}</li>"
                     for split, text in entries)
     write_text(run_dir / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-               f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>{items}</ul></body></html>\n")
+               f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+               + "".join(f"<p class='state'>{html.escape(line)}</p>" for line in state)
+               + f"<ul>{items}</ul><p class='meta'>{html.escape(cost)}</p></body></html>\n")
     return written

@@ -14,9 +14,11 @@ and only rank 0 writes checkpoints (the others wait at a barrier).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from pathlib import Path
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -28,6 +30,8 @@ from mmrec.core.sequences import gather_left_padded
 from mmrec.train import distributed
 from mmrec.train.common import Checkpointer, EarlyStopping, seed_everything
 from mmrec.train.losses import full_softmax_ce, sampled_bce
+
+log = logging.getLogger("mmrec")
 
 
 @dataclasses.dataclass
@@ -112,9 +116,10 @@ class SequentialTrainer:
         t0 = time.perf_counter() - (self.history[-1].wall_seconds if self.history else 0.0)
         per_rank = distributed.per_rank_batch(self.optim.batch_size, self.world_size)
         n_batches = math.ceil(len(self.windows) / self.optim.batch_size)  # the same on every rank
-        bar = tqdm(range(start_epoch, self.optim.epochs), desc=type(model).__name__.lower(), unit="epoch",
-                   disable=not self.optim.progress or self.rank != 0, leave=False, initial=start_epoch,
-                   total=self.optim.epochs)
+        name = type(model).__name__.lower()
+        # disable=None: a bar on a terminal only; a log file gets the one line per epoch below instead
+        bar = tqdm(range(start_epoch, self.optim.epochs), desc=name, unit="epoch", leave=False, initial=start_epoch,
+                   disable=True if not self.optim.progress or self.rank != 0 else None, total=self.optim.epochs)
         for epoch in bar:
             if early.should_stop:
                 break
@@ -161,6 +166,9 @@ class SequentialTrainer:
             if self.stop_at is not None and ndcg >= self.stop_at:
                 break
             bar.set_postfix(loss=f"{total / max(n_batches, 1):.3f}", ndcg10=f"{ndcg:.4f}", best=f"{early.best:.4f}")
+            if bar.disable and self.rank == 0:
+                log.info("%s epoch %d/%d: loss %.4f, valid NDCG@10 %.4f (best %.4f)", name, epoch + 1,
+                         self.optim.epochs, total / max(n_batches, 1), ndcg, early.best)
         bar.close()
         if self.checkpointer is not None:
             self.checkpointer.load_best(model)

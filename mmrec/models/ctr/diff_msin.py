@@ -19,12 +19,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from torch import nn
 
+from mmrec.core.hub_mixin import HubError
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
 from mmrec.items.base import ItemRepresentation
 from mmrec.models.ctr.base import CTRModel, CTROutput, Modalities
@@ -209,6 +212,12 @@ class DiffMSIN(CTRModel):
         self.id_attention = DINAttention(d, config.attention_hidden)
         head_in = self.features.n_fields * d + 2 * d + self.n_channels * d + (d if config.include_target_content else 0)
         self.head = mlp([head_in, *config.mlp_hidden, 1], config.dropout)
+
+    @classmethod
+    def hub_upgrade(cls, saved: dict[str, Any], path: Path) -> dict[str, Any]:
+        """Format-1 Diff-MSIN weights were trained through the old noise-injecting SRC chain: refuse, by name."""
+        raise HubError(f"{path}: a format-1 Diff-MSIN; its SRC chain changed (start_alpha_bar replaced min_alpha_bar, "
+                       "noise only in the ε loss), so its weights do not fit this version: retrain it")
 
     @classmethod
     def modalities_needed(cls, config: DiffMSINConfig) -> list[str]:
