@@ -79,6 +79,22 @@ def test_quantize_is_cached_and_reruns_when_its_config_changes(tmp_path):
     assert changed != first and load_codes(changed)["moc3"][1:].max() <= 8
 
 
+def test_auto_nbits_sizes_codes_to_the_catalogue_and_a_toy_catalogue_still_runs(tmp_path):
+    """auto: min(8, round(log2(298) / 2), floor(log2(298 / 39))) = 2 bits for the 298 present items here; a catalogue
+    under 78 items (too few for auto's rule) gets 1 bit per level instead of an error."""
+    out = Pipeline(recipe(nbits="auto"), tmp_path / "run", [ENCODE, quantize.STAGE]).run(["quantize"])["quantize"]
+    assert json.loads((out / "moc3" / "stats.json").read_text())["settings"]["nbits"] == 2
+
+    def tiny_encode(ctx):
+        emb = torch.randn(41, DIM, generator=torch.Generator().manual_seed(0))
+        emb[0] = 0
+        save_file({"embeddings": emb, "mask": torch.arange(41) > 0}, str(ctx.out / "text.safetensors"))
+
+    stages = [Stage(name="encode", run=tiny_encode, sections=("encode",)), quantize.STAGE]
+    small = Pipeline(recipe(nbits="auto"), tmp_path / "small", stages).run(["quantize"])["quantize"]
+    assert load_codes(small)["moc1"][1:].max() <= 1  # two codes per level, every item present
+
+
 def test_quantize_source_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="no such encoder"):
         Pipeline(recipe(source="llm"), tmp_path / "run", [ENCODE, quantize.STAGE]).run(["quantize"])

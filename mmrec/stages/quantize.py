@@ -60,6 +60,7 @@ def source_embeddings(encoded: dict, source: str) -> tuple[np.ndarray, np.ndarra
 
 def run(ctx: StageContext) -> None:
     from semantic_ids import MixtureOfCodes, auto_nbits  # FAISS loads when the stage runs, not at import
+    from semantic_ids.mixture import MIN_POINTS_PER_CENTROID
 
     cfg: QuantizeConfig = ctx.cfg.quantize
     tables = Path(cfg.modalities_dir).expanduser() if cfg.modalities_dir else ctx.inputs["encode"]
@@ -73,7 +74,10 @@ def run(ctx: StageContext) -> None:
                "variants": {}}
     for name, variant in cfg.all_variants().items():
         start = time.perf_counter()
-        if variant.nbits == "auto":
+        if variant.nbits == "auto" and len(rows) < 2 * MIN_POINTS_PER_CENTROID:
+            nbits = 1  # a toy catalogue: two codes per level (FAISS may warn about too few points)
+            log.info("quantize %s: only %d items, 2 codes per level", name, len(rows))
+        elif variant.nbits == "auto":
             nbits = auto_nbits(len(rows))
         else:
             nbits = min(variant.nbits, int(np.log2(len(rows))))  # k-means needs at least 2**nbits rows
