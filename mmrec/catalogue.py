@@ -39,6 +39,8 @@ from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
+from mmrec.models.zoo.din import DIN as FieldDIN
+from mmrec.models.zoo.din import DINConfig as FieldDINConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.lr import LR
@@ -130,6 +132,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_apg_dnn", "fields", APGDNN, APGConfig, train_fields,
               "DNN whose MLP weights a hypernet adapts per sample (APG: U S(z) V, self- or group-wise)"),
     ModelSpec("zoo_apg_deepfm", "fields", APGDeepFM, APGConfig, train_fields, "DeepFM with an APG tower"),
+    # behaviour-sequence models on the feature layer (fields named by mmrec.models.zoo.history.HistoryConfig)
+    ModelSpec("zoo_din", "fields", FieldDIN, FieldDINConfig, train_fields,
+              "target attention (DIN) over the behaviour sequence + every flat field"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

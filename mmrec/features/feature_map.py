@@ -207,9 +207,10 @@ class FeatureMap:
         return out
 
     def check_sizes(self, expected: dict[str, int], source: str) -> None:
-        """A saved feature map against a model's tables: one error naming the first field that disagrees."""
+        """A saved feature map against a model's tables: one error naming the first field that disagrees (flat
+        fields before sequence sub-fields, which may only borrow a flat field's vocabulary)."""
         mine = self.sizes()
-        for name in sorted(set(mine) | set(expected)):
+        for name in sorted(set(mine) | set(expected), key=lambda n: ("." in n, n)):
             if mine.get(name) != expected.get(name):
                 raise FeatureError(f"{source}: vocabulary mismatch on field '{name}': the feature map has "
                                    f"{mine.get(name, 'no')} entries, the model's table {expected.get(name, 'none')}")

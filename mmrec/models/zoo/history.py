@@ -1,0 +1,67 @@
+"""The user's behaviour sequence as zoo models read it: the most recent ``max_history`` events of a sequence
+field, chosen sub-fields concatenated per event, with the mask of real events.
+
+Every behaviour-sequence model (DIN, DARE, TLSI, DPN, ...) names its fields in its config, never by a hard-coded
+column: ``target_fields`` are flat categorical fields of the candidate (item, category), ``history_fields`` the
+sub-fields of ``sequence_field`` that describe the same things for each past event (they share the target
+fields' vocabularies, so target and behaviours live in one embedding space). The feature map left-pads sequences
+(oldest first), so the most recent events are the last columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from mmrec.features.layer import FeatureLayer, FieldEmbeddings
+from mmrec.models.zoo.base import MLPConfig
+
+
+@dataclasses.dataclass
+class HistoryConfig(MLPConfig):
+    """Where the target and its behaviour sequence are; defaults follow the ml-100k CTR recipe's field names."""
+
+    sequence_field: str = "history"
+    target_fields: list[str] = dataclasses.field(default_factory=lambda: ["item", "category"])
+    history_fields: list[str] = dataclasses.field(default_factory=lambda: ["hist_item", "hist_category"])
+    max_history: int = 50
+
+
+class HistoryReader:
+    """Checks a config's field names against a feature layer once, then slices batches cheaply."""
+
+    def __init__(self, layer: FeatureLayer, config: HistoryConfig):
+        if len(config.target_fields) != len(config.history_fields):
+            raise ValueError(f"target_fields {config.target_fields} and history_fields {config.history_fields} "
+                             "must pair up one to one")
+        if config.max_history < 1:
+            raise ValueError(f"max_history must be >= 1, got {config.max_history}")
+        sequences = {e.name: e for e in layer.seqs}
+        if config.sequence_field not in sequences:
+            raise ValueError(f"sequence_field '{config.sequence_field}' is not a sequence field of the feature map "
+                             f"(sequences: {', '.join(sequences) or 'none'})")
+        subs = {s.name.split(".", 1)[1]: s for s in sequences[config.sequence_field].fields}
+        for name in config.history_fields:
+            if name not in subs or subs[name].kind != "categorical":
+                raise ValueError(f"history field '{name}' is not a categorical sub-field of "
+                                 f"'{config.sequence_field}' (sub-fields: {', '.join(subs)})")
+        for name in config.target_fields:
+            if name not in layer.categorical:
+                raise ValueError(f"target field '{name}' is not a flat categorical field "
+                                 f"(categorical fields: {', '.join(layer.categorical)})")
+        self.sequence = config.sequence_field
+        self.keys = [f"{config.sequence_field}.{name}" for name in config.history_fields]
+        self.target_index = [layer.field_names.index(name) for name in config.target_fields]
+        self.max_history = config.max_history
+        self.width = len(config.target_fields) * layer.embed_dim  # of a target / behaviour vector
+
+    def target(self, emb: FieldEmbeddings) -> torch.Tensor:
+        """(B, width): the candidate's target-field embeddings, concatenated."""
+        return emb.flat[:, self.target_index].flatten(1)
+
+    def behaviours(self, emb: FieldEmbeddings) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H, width) the most recent ``max_history`` events' embeddings, and their (B, H) mask."""
+        parts = emb.sequences[self.sequence]
+        keys = torch.cat([parts[k][:, -self.max_history:] for k in self.keys], -1)
+        return keys, emb.masks[self.sequence][:, -self.max_history:]
