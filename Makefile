@@ -11,7 +11,7 @@ export MMREC_DATA
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup torchrec demo test test-all bench clean
 
 $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,21 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 
 setup: $(VENV)/.installed
 
+# The optional sharded-tables extra (README: Scaling CTR tables); the tests use it, the demo does not.
+$(VENV)/.torchrec: $(VENV)/.installed
+	$(BIN)/pip install -q -c constraints-cpu.txt -e '.[torchrec]'
+	$(BIN)/pip install -q --no-deps torchrec==1.8.0
+	touch $@
+
+torchrec: $(VENV)/.torchrec
+
 demo: setup
 	$(BIN)/mmrec run recipes/ml-100k.yaml --output $(RUN)
 
-test: setup
+test: setup torchrec
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-all: setup
+test-all: setup torchrec
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -81,6 +81,8 @@ class FeatureLayer(nn.Module):
             self.register_buffer(f"frozen_{e.name}", table.float().clone())
         self.project = nn.ModuleDict({e.name: nn.Linear(e.dim, embed_dim) for e in self.frozen})
         self.linear = _FirstOrder(self, rows) if linear else None
+        # Set by mmrec.train.sharded_tables: (B, F_cat) local indices -> (B, F_cat, d) from sharded tables.
+        self.categorical_lookup: nn.Module | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -140,7 +142,10 @@ class FeatureLayer(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> FieldEmbeddings:
         batch = self.pack(batch)
         parts = []
-        if self.categorical:
+        if self.categorical_lookup is not None:
+            packed = batch[PACKED]
+            parts.append(self.categorical_lookup(torch.where(packed > 0, packed - self.cat_offsets, 0)))
+        elif self.categorical:
             parts.append(F.embedding(batch[PACKED], self.table.weight, padding_idx=0))
         parts += [self._pooled(e, batch, self.table.weight).unsqueeze(1) for e in self.multi]
         if self.numeric:
