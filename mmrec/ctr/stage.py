@@ -110,7 +110,7 @@ def run(ctx: StageContext) -> None:
             settings = CTRTrainSettings(cfg.batch_size, cfg.eval_batch_size, cfg.lr, cfg.weight_decay,
                                         cfg.max_epochs, cfg.patience, seed)
             trained = catalogue.lookup(name).trainer(model, samples["train"], samples["valid"], settings,
-                                ctx.run_dir / "checkpoints" / "ctr" / f"{name}-seed{seed}")
+                                ctx.run_dir / "checkpoints" / f"ctr-{ctx.key}" / f"{name}-seed{seed}")
             start = time.perf_counter()
             probs = predict(model, test, cfg.eval_batch_size)
             eval_seconds = time.perf_counter() - start
