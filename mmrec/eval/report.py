@@ -17,6 +17,7 @@ import numpy as np
 
 from mmrec.core.io import write_json, write_text
 from mmrec.eval.embedding_section import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
+from mmrec.eval.plot_cache import cached_plots
 from mmrec.eval.report_plots import plot_bins, plot_frequency
 from mmrec.eval.report_summary import cost_line, stage_costs, summary_lines
 
@@ -285,6 +286,21 @@ def _train_counts(run_dir: Path, stages: dict, split: str) -> np.ndarray | None:
     return (CTRSplit if split == "ctr" else SequentialSplit).load(folder).item_train_counts()
 
 
+def _plots(run_dir: Path, stages: dict, split: str, task: str, models: dict) -> dict[str, bytes]:
+    """The split's PNGs: the headline metric per frequency bin, the item-frequency curve, CTR embedding plots."""
+    images = {}
+    headline = HEADLINES[task]
+    if (png := plot_bins(models, headline)) is not None:
+        images[f"{headline.split('@')[0].lower()}_by_bin.png"] = png
+    counts = _train_counts(run_dir, stages, split)
+    first_bins = next(iter(models.values())).get("bins")
+    if counts is not None and first_bins:
+        images["item_frequency.png"] = plot_frequency(counts, first_bins)
+    if task == "ctr":
+        images.update(embedding_plots(models))
+    return images
+
+
 def render_report(run_dir: str | Path) -> list[Path]:
     """Write ``<split>/report.{json,md,html}`` (+ PNGs) for every split, plus ``index.{md,html}``."""
     run_dir = Path(run_dir)
@@ -318,17 +334,8 @@ def render_report(run_dir: str | Path) -> list[Path]:
         }
         report["summary"] = summary_lines(report, HEADLINES[task]) + [cost]
         folder = run_dir / split
-        images: dict[str, bytes] = {}
-        if models:
-            headline = HEADLINES[task]
-            if (png := plot_bins(models, headline)) is not None:
-                images[f"{headline.split('@')[0].lower()}_by_bin.png"] = png
-            counts = _train_counts(run_dir, stages, split)
-            first_bins = next(iter(models.values())).get("bins")
-            if counts is not None and first_bins:
-                images["item_frequency.png"] = plot_frequency(counts, first_bins)
-            if task == "ctr":
-                images.update(embedding_plots(models))
+        images = cached_plots(run_dir / "cache" / "report-plots", [split, stages["prepare"], models],
+                              lambda: _plots(run_dir, stages, split, task, models)) if models else {}
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in images.items():
             (folder / name).write_bytes(data)
