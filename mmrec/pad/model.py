@@ -96,7 +96,14 @@ class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
         return self.encode_sequence(histories)
 
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
-        users = torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1)
+        return self._gated(torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1))
+
+    def encode_history(self, histories: torch.Tensor) -> torch.Tensor:
+        """``encode_sequence(histories)[:, -1]``, each expert encoding the last position alone (scoring)."""
+        return self._gated(torch.cat([e.encode_history(histories) for e in self.experts], dim=-1))
+
+    def _gated(self, users: torch.Tensor) -> torch.Tensor:
+        """The experts' concatenated user vectors, weighted per bin by the user-aware gate when there is one."""
         if self.config.gate != "user":
             return users
         dims = torch.tensor([e.item_repr.dim for e in self.experts], device=users.device)
