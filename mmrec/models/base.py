@@ -92,7 +92,9 @@ class SequentialRecommender(Recommender):
         """Per-position states; what a training step (and a DDP wrapper) calls."""
         return self.encode_sequence(histories)
 
-    def encode_history(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, d)
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) -> (B, d). ``items``: this model's ``item_repr.all_items()`` when the caller has it (scoring), so
+        a backbone may gather its input rows from it instead of recomputing each token's item vector."""
         return self.encode_sequence(histories)[:, -1]
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:
@@ -100,8 +102,8 @@ class SequentialRecommender(Recommender):
 
     def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
         with torch.no_grad():
-            items = self.item_repr.all_items().T
-        return lambda histories: self.encode_history(histories) @ items
+            items = self.item_repr.all_items()
+        return lambda histories: self.encode_history(histories, items) @ items.T
 
     @classmethod
     def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":

@@ -88,12 +88,14 @@ class SASRec(SequentialRecommender):
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
 
-    def _inputs(self, histories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first block's input (B, L, d) and the attention mask (B, 1, L, L)."""
+    def _inputs(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first block's input (B, L, d) and the attention mask (B, 1, L, L); ``items``: the item matrix to
+        gather the input rows from (a fused item vector, e.g. codes or content through an MLP, costs per token)."""
         histories = histories[:, -self.max_len:]
         length = histories.shape[1]
         real = histories > 0
-        x = self.item_repr(histories) + self.positions.weight[self.max_len - length:]  # right-aligned positions
+        embedded = self.item_repr(histories) if items is None else items[histories]
+        x = embedded + self.positions.weight[self.max_len - length:]  # right-aligned positions
         x = self.drop(x) * real.unsqueeze(-1)
         # causal, padding keys hidden; every position may see itself so all-padding rows stay finite
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
@@ -106,10 +108,10 @@ class SASRec(SequentialRecommender):
             x = block(x, allowed)
         return self.ln_out(x)
 
-    def encode_history(self, histories: torch.Tensor) -> torch.Tensor:
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """``encode_sequence(histories)[:, -1]`` without the other positions' outputs in the last block (a third of
         its work): what scoring needs."""
-        x, allowed = self._inputs(histories)
+        x, allowed = self._inputs(histories, items)
         for block in self.blocks[:-1]:
             x = block(x, allowed)
         if len(self.blocks):
