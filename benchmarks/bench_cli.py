@@ -72,11 +72,13 @@ def main() -> None:
             rows.append({"command": f"python -m mmrec {name}", "best_wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                          "median_wall_s": round(sorted(r[0] for r in runs)[len(runs) // 2], 3),
                          "limit_s": LIMIT_S, "under_limit": wall < LIMIT_S, "heavy_imports": heavy_imports(argv)})
-        rows.append({"command": "python -m mmrec report DIR (cold: every plot drawn)", "best_wall_s": round(cold_wall, 3),
+        rows.append({"command": "python -m mmrec report DIR (cold: every plot drawn)",
+                     "best_wall_s": round(cold_wall, 3),
                      "cpu_s": round(cold_cpu, 3), "repeats": 1})
     print(f"{'command':<55} {'best wall s':>11} {'CPU s':>7}  heavy imports")
     for r in rows:
-        print(f"{r['command']:<55} {r['best_wall_s']:>11.3f} {r['cpu_s']:>7.3f}  {', '.join(r['heavy_imports']) or 'none' if 'heavy_imports' in r else '(not traced)'}")
+        heavy = (", ".join(r["heavy_imports"]) or "none") if "heavy_imports" in r else "(not traced)"
+        print(f"{r['command']:<55} {r['best_wall_s']:>11.3f} {r['cpu_s']:>7.3f}  {heavy}")
     result = {"run_dir": str(args.run_dir), "repeats": args.repeats, "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -234,7 +234,8 @@ def main() -> None:
     synthetic = []
     print(f"\nsynthetic, {N_ITEMS} items, {DIM}-d scorers over the last {MAX_LEN} items (mean: mean of the history's "
           f"embeddings; sasrec: 2 blocks), fresh process each")
-    print(f"{'scorer':>7} {'users':>7} {'chunk':>6} {'CPU s':>7} {'wall s':>7} {'CPU s/100k':>10} {'peak MB':>8} {'cases MB':>8} "
+    print(f"{'scorer':>7} {'users':>7} {'chunk':>6} {'CPU s':>7} {'wall s':>7} {'CPU s/100k':>10} {'peak MB':>8} "
+          f"{'cases MB':>8} "
           f"{'chunk scores MB':>15}")
     for n, chunk, scorer in SYNTHETIC:
         out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--synthetic-worker",

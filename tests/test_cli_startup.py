@@ -37,8 +37,8 @@ def _probe(*args: str) -> dict:
 
 
 def test_importing_the_cli_and_help_import_nothing_heavy() -> None:
-    out = subprocess.run([sys.executable, "-c", f"import sys, mmrec.cli; print([m for m in {HEAVY!r} if m in sys.modules])"],
-                         env=env(), check=True, capture_output=True, text=True)
+    probe = f"import sys, mmrec.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], env=env(), check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
     assert _probe("--help") == {"code": 0, "heavy": []}
 

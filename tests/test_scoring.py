@@ -14,7 +14,8 @@ from mmrec.eval.metrics import RankingCases, rank_all
 from mmrec.models.base import ModelData
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from mmrec.models.sasrec import SASRec, SASRecConfig
-from mmrec.models.semantic_sasrec import MultiEmbeddingConfig, MultiEmbeddingSASRec, SemanticSASRec, SemanticSASRecConfig
+from mmrec.models.semantic_sasrec import (MultiEmbeddingConfig, MultiEmbeddingSASRec, SemanticSASRec,
+                                          SemanticSASRecConfig)
 
 N = 30
 
@@ -30,7 +31,7 @@ def _models() -> dict[str, torch.nn.Module]:
     codes = np.concatenate([np.zeros((1, 2, 2), np.int64), rng.integers(0, 4, size=(N, 2, 2))])
     train = [np.zeros(0, np.int64)] + [rng.integers(1, N + 1, size=8) for _ in range(10)]
     data = ModelData(N, train, item_codes={"moc2": codes})
-    sasrec = dict(dim=16, n_heads=2, max_len=10, dropout=0.3)
+    sasrec = {"dim": 16, "n_heads": 2, "max_len": 10, "dropout": 0.3}
     return {
         "sasrec_1_block": SASRec(SASRecConfig(n_items=N, n_layers=1, **sasrec)),
         "sasrec_3_blocks": SASRec(SASRecConfig(n_items=N, n_layers=3, **sasrec)),

@@ -187,7 +187,8 @@ def _stage_cost_table(costs: dict) -> tuple[str, list[str], list[list[str]]]:
     for stage, seconds in costs["stages"].items():
         rows.append([stage, f"{seconds:.1f}", f"{100 * seconds / total:.0f} %"])
         if stage == "encode":
-            rows += [[f"  encode: {name}", f"{s:.1f}", f"{100 * s / total:.0f} %"] for name, s in costs["encoders"].items()]
+            rows += [[f"  encode: {name}", f"{s:.1f}", f"{100 * s / total:.0f} %"]
+                     for name, s in costs["encoders"].items()]
     return ("Cost per stage (whole run, seconds)", ["stage", "seconds", "share"],
             rows + [["total", f"{sum(costs['stages'].values()):.1f}", "100 %"]])
 
