@@ -43,6 +43,13 @@ def test_importing_the_cli_and_help_import_nothing_heavy() -> None:
     assert _probe("--help") == {"code": 0, "heavy": []}
 
 
+def test_a_user_error_is_reported_without_loading_the_models(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE, "report", str(tmp_path / "missing")], env=env(), check=True,
+                         capture_output=True, text=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"code": 2, "heavy": []}
+    assert "is not a finished mmrec run" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_report_of_a_finished_run_reuses_its_plots(tmp_path) -> None:
     run = tmp_path / "run"
     Pipeline(load_recipe(write_recipe(tmp_path, models="popularity: {}")), run, default_stages()).run()
