@@ -63,3 +63,14 @@ def test_evaluation_ranks_as_with_the_whole_sequence_path() -> None:
     items = model.item_repr.all_items().detach()
     old = rank_all(lambda h: model.encode_sequence(h)[:, -1] @ items.T, cases, batch_size=7)
     assert np.array_equal(rank_all(model.scorer(), cases, batch_size=7), old)
+
+
+def test_a_backbone_with_its_own_score_keeps_it() -> None:
+    class Tempered(SASRec):
+        def score(self, histories: torch.Tensor) -> torch.Tensor:
+            return super().score(histories) / 2.0
+
+    model = Tempered(SASRecConfig(n_items=N, dim=16, n_heads=2, max_len=10)).eval()
+    histories = _histories()
+    with torch.no_grad():
+        torch.testing.assert_close(model.scorer()(histories), model.score(histories))
