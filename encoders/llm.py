@@ -42,6 +42,22 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return (positions * attention_mask).argmax(dim=1)
 
 
+def exit_after_layer(model: torch.nn.Module, layer: int) -> bool:
+    """Cut a decoder's blocks after ``layer`` (0 = the token embeddings) so the blocks above it are never run.
+
+    A middle layer's hidden state is the output of block ``layer`` before the final norm, so the norm goes too;
+    the state is then exactly ``hidden_states[layer]`` of the whole model at ``layer / n_layers`` of its cost.
+    Only for decoders with ``layers`` and ``norm`` modules (Llama, SmolLM2, Qwen, Mistral); False leaves the
+    model whole, and the layer is then read from all the hidden states.
+    """
+    blocks, n_layers = getattr(model, "layers", None), int(model.config.num_hidden_layers)
+    if layer >= n_layers or not isinstance(blocks, torch.nn.ModuleList) or not hasattr(model, "norm"):
+        return False
+    model.layers = blocks[:layer]
+    model.norm = torch.nn.Identity()
+    return True
+
+
 class LLMEncoder(Encoder):
     """Encode item texts through a causal LM's hidden states; empty texts get a zero row and mask False."""
 
@@ -99,6 +115,7 @@ class LLMEncoder(Encoder):
         if not -(n_layers + 1) <= layer <= n_layers:
             raise ValueError(f"layer {layer} out of range for a {n_layers}-layer model (0 = embeddings)")
         self.layer = layer
+        self.early_exit = exit_after_layer(self.model, layer % (n_layers + 1))
 
     @property
     def dim(self) -> int:
@@ -129,8 +146,11 @@ class LLMEncoder(Encoder):
     def embed_batch(self, items: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer([self.prompt(t) for t in items], padding=True, return_tensors="pt").to(self.device)
         with self.autocast():
-            out = self.model(**batch, output_hidden_states=True)
-        hidden = out.hidden_states[self.layer].float()
+            if self.early_exit:  # the model ends at the chosen layer: its last state is that layer's
+                hidden = self.model(**batch, use_cache=False).last_hidden_state.float()
+            else:
+                out = self.model(**batch, output_hidden_states=True, use_cache=False)
+                hidden = out.hidden_states[self.layer].float()
         mask = batch["attention_mask"]
         if self.pooling == "last":
             pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(mask)]

@@ -65,15 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors that are the user's input (recipe, data, saved model, run directory): one line, no traceback."""
-    from mmrec.core.config import ConfigError
-    from mmrec.core.hub_mixin import HubError
-    from mmrec.core.io import CorruptFileError
-    from mmrec.data.errors import DataError
-    from mmrec.pipeline import RunLockedError
+# Errors that are the user's input (recipe, data, saved model, run directory), by defining module.
+USER_ERRORS = {"mmrec.core.config": "ConfigError", "mmrec.data.errors": "DataError", "mmrec.pipeline": "RunLockedError",
+               "mmrec.core.hub_mixin": "HubError", "mmrec.core.io": "CorruptFileError"}
 
-    return ConfigError, DataError, RunLockedError, HubError, CorruptFileError, FileNotFoundError, KeyError
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's input: one line, no traceback. Only the classes of modules already loaded: an
+    exception of a class implies its module was imported, and importing mmrec.pipeline here would load every model
+    (diffusers included: ~10 s of CPU) just to say that `mmrec report` was given a directory that is not a run."""
+    loaded = tuple(getattr(sys.modules[module], name) for module, name in USER_ERRORS.items() if module in sys.modules)
+    return (*loaded, FileNotFoundError, KeyError)
 
 
 def _run(args: argparse.Namespace) -> int:

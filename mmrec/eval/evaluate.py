@@ -27,7 +27,7 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
     was_training = model.training
     model.eval()
     start = time.perf_counter()
-    ranks = rank_all(model.score, cases.with_max_len(model.max_len), settings.batch_size, settings.ties,
+    ranks = rank_all(model.scorer(), cases.with_max_len(model.max_len), settings.batch_size, settings.ties,
                      device=model.device)
     seconds = time.perf_counter() - start
     model.train(was_training)

@@ -17,8 +17,9 @@ import numpy as np
 
 from mmrec.core.io import write_json, write_text
 from mmrec.eval.embedding_section import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
+from mmrec.eval.plot_cache import cached_plots
 from mmrec.eval.report_plots import plot_bins, plot_frequency
-from mmrec.eval.report_summary import cost_line, stage_costs, summary_lines
+from mmrec.eval.report_summary import cost_line, encoder_costs, stage_costs, summary_lines
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
@@ -174,7 +175,22 @@ def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     out.append(("Cost", ["model", "train seconds", "eval seconds (all test users)", "best epoch"],
                 [[n, _fmt(r.get("train_seconds")), _fmt(r.get("eval_seconds")), _fmt(r.get("best_epoch"))]
                  for n, r in models.items()]))
+    if report.get("stage_costs"):
+        out.append(_stage_cost_table(report["stage_costs"]))
     return out
+
+
+def _stage_cost_table(costs: dict) -> tuple[str, list[str], list[list[str]]]:
+    """Seconds per stage of the whole run (encoders inside ``encode`` on their own rows) and each one's share."""
+    total = sum(costs["stages"].values()) or 1.0
+    rows = []
+    for stage, seconds in costs["stages"].items():
+        rows.append([stage, f"{seconds:.1f}", f"{100 * seconds / total:.0f} %"])
+        if stage == "encode":
+            rows += [[f"  encode: {name}", f"{s:.1f}", f"{100 * s / total:.0f} %"]
+                     for name, s in costs["encoders"].items()]
+    return ("Cost per stage (whole run, seconds)", ["stage", "seconds", "share"],
+            rows + [["total", f"{sum(costs['stages'].values()):.1f}", "100 %"]])
 
 
 def run_state(run_dir: Path) -> tuple[list[str], list[str]]:
@@ -285,13 +301,30 @@ def _train_counts(run_dir: Path, stages: dict, split: str) -> np.ndarray | None:
     return (CTRSplit if split == "ctr" else SequentialSplit).load(folder).item_train_counts()
 
 
+def _plots(run_dir: Path, stages: dict, split: str, task: str, models: dict) -> dict[str, bytes]:
+    """The split's PNGs: the headline metric per frequency bin, the item-frequency curve, CTR embedding plots."""
+    images = {}
+    headline = HEADLINES[task]
+    if (png := plot_bins(models, headline)) is not None:
+        images[f"{headline.split('@')[0].lower()}_by_bin.png"] = png
+    counts = _train_counts(run_dir, stages, split)
+    first_bins = next(iter(models.values())).get("bins")
+    if counts is not None and first_bins:
+        images["item_frequency.png"] = plot_frequency(counts, first_bins)
+    if task == "ctr":
+        images.update(embedding_plots(models))
+    return images
+
+
 def render_report(run_dir: str | Path) -> list[Path]:
     """Write ``<split>/report.{json,md,html}`` (+ PNGs) for every split, plus ``index.{md,html}``."""
     run_dir = Path(run_dir)
     recipe, stats, results = collect(run_dir)
     stages = json.loads((run_dir / "stages.json").read_text())
     state, notes = run_state(run_dir)
-    cost = cost_line(stage_costs(run_dir, stages))
+    costs = stage_costs(run_dir, stages)
+    cost = cost_line(costs)
+    stage_cost_rows = {"stages": dict(costs), "encoders": dict(encoder_costs(run_dir, stages))}
     written = []
     title = f"Run report: {stats['tables']['dataset']}"
     entries: list[tuple[str, str]] = []  # (split, one-line summary)
@@ -315,20 +348,12 @@ def render_report(run_dir: str | Path) -> list[Path]:
             "models": models,
             "state": state,
             "notes": notes,
+            "stage_costs": stage_cost_rows,
         }
         report["summary"] = summary_lines(report, HEADLINES[task]) + [cost]
         folder = run_dir / split
-        images: dict[str, bytes] = {}
-        if models:
-            headline = HEADLINES[task]
-            if (png := plot_bins(models, headline)) is not None:
-                images[f"{headline.split('@')[0].lower()}_by_bin.png"] = png
-            counts = _train_counts(run_dir, stages, split)
-            first_bins = next(iter(models.values())).get("bins")
-            if counts is not None and first_bins:
-                images["item_frequency.png"] = plot_frequency(counts, first_bins)
-            if task == "ctr":
-                images.update(embedding_plots(models))
+        images = cached_plots(run_dir / "cache" / "report-plots", [split, stages["prepare"], models],
+                              lambda: _plots(run_dir, stages, split, task, models)) if models else {}
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in images.items():
             (folder / name).write_bytes(data)

@@ -71,6 +71,14 @@ def stage_costs(run_dir: Path, stages: dict[str, str]) -> list[tuple[str, float]
     return out
 
 
+def encoder_costs(run_dir: Path, stages: dict[str, str]) -> list[tuple[str, float]]:
+    """(encoder, seconds) inside the ``encode`` stage, from its ``encode.json`` (empty before it has run)."""
+    path = run_dir / stages.get("encode", "-") / "encode.json"
+    if not path.is_file():
+        return []
+    return [(name, float(row.get("seconds", 0.0))) for name, row in json.loads(path.read_text()).items()]
+
+
 def cost_line(costs: list[tuple[str, float]]) -> str:
     total = sum(s for _, s in costs)
     return f"cost: {total:.0f} s in all (" + ", ".join(f"{n} {s:.0f} s" for n, s in costs) + ")"

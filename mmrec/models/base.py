@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,11 @@ class Recommender(HubMixin, nn.Module):
     def score(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, N + 1)
         raise NotImplementedError
 
+    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``score`` for the chunks of one evaluation, the weights unchanged in between: what does not depend on
+        the histories (a backbone's item matrix) is computed once here instead of once per chunk."""
+        return self.score
+
     @property
     def device(self) -> torch.device:
         """Where the model's tensors live (histories are moved there before ``score``)."""
@@ -86,11 +92,20 @@ class SequentialRecommender(Recommender):
         """Per-position states; what a training step (and a DDP wrapper) calls."""
         return self.encode_sequence(histories)
 
-    def encode_history(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, d)
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) -> (B, d). ``items``: this model's ``item_repr.all_items()`` when the caller has it (scoring), so
+        a backbone may gather its input rows from it instead of recomputing each token's item vector."""
         return self.encode_sequence(histories)[:, -1]
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:
         return self.encode_history(histories) @ self.item_repr.all_items().T
+
+    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        if type(self).score is not SequentialRecommender.score:  # a backbone that scores its own way keeps it
+            return self.score
+        with torch.no_grad():
+            items = self.item_repr.all_items()
+        return lambda histories: self.encode_history(histories, items) @ items.T
 
     @classmethod
     def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":

@@ -46,12 +46,22 @@ class SelfAttentionBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, L, d) -> (B, L, d); ``last_only``: (B, 1, d), the last position's output alone (its query, attention
+        output and feed-forward; keys and values still from every position), for scoring."""
         b, length, dim = x.shape
-        q, k, v = self.qkv(self.ln_attn(x)).view(b, length, 3, self.n_heads, dim // self.n_heads).permute(2, 0, 3, 1, 4)
+        heads = (self.n_heads, dim // self.n_heads)
+        h = self.ln_attn(x)
+        if last_only:
+            q = F.linear(h[:, -1:], self.qkv.weight[:dim], self.qkv.bias[:dim]).view(b, 1, *heads).transpose(1, 2)
+            kv = F.linear(h, self.qkv.weight[dim:], self.qkv.bias[dim:])
+            k, v = kv.view(b, length, 2, *heads).permute(2, 0, 3, 1, 4)
+            x, allowed = x[:, -1:], allowed[:, :, -1:]
+        else:
+            q, k, v = self.qkv(h).view(b, length, 3, *heads).permute(2, 0, 3, 1, 4)
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
                                               dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, length, dim)))
+        x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, x.shape[1], dim)))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
 
 
@@ -78,16 +88,32 @@ class SASRec(SequentialRecommender):
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
 
-    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
+    def _inputs(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first block's input (B, L, d) and the attention mask (B, 1, L, L); ``items``: the item matrix to
+        gather the input rows from (a fused item vector, e.g. codes or content through an MLP, costs per token)."""
         histories = histories[:, -self.max_len:]
         length = histories.shape[1]
         real = histories > 0
-        x = self.item_repr(histories) + self.positions.weight[self.max_len - length:]  # right-aligned positions
+        embedded = self.item_repr(histories) if items is None else items[histories]
+        x = embedded + self.positions.weight[self.max_len - length:]  # right-aligned positions
         x = self.drop(x) * real.unsqueeze(-1)
         # causal, padding keys hidden; every position may see itself so all-padding rows stay finite
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
         self_ = torch.eye(length, dtype=torch.bool, device=x.device)
-        allowed = (causal & (real.unsqueeze(1) | self_)).unsqueeze(1)  # (B, 1, L, L)
+        return x, (causal & (real.unsqueeze(1) | self_)).unsqueeze(1)
+
+    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
+        x, allowed = self._inputs(histories)
         for block in self.blocks:
             x = block(x, allowed)
         return self.ln_out(x)
+
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``encode_sequence(histories)[:, -1]`` without the other positions' outputs in the last block (a third of
+        its work): what scoring needs."""
+        x, allowed = self._inputs(histories, items)
+        for block in self.blocks[:-1]:
+            x = block(x, allowed)
+        if len(self.blocks):
+            x = self.blocks[-1](x, allowed, last_only=True)
+        return self.ln_out(x[:, -1])

@@ -24,6 +24,8 @@ training data. :meth:`PAD.from_anchor` builds one from a trained anchor and alig
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -96,7 +98,25 @@ class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
         return self.encode_sequence(histories)
 
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
-        users = torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1)
+        return self._gated(torch.cat([e.encode_sequence(histories) for e in self.experts], dim=-1))
+
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``encode_sequence(histories)[:, -1]``, each expert encoding the last position alone (scoring); ``items``
+        is PAD's gated matrix, not an expert's, so the experts gather from theirs only through ``scorer``."""
+        return self._experts_last(histories, [None] * len(self.experts))
+
+    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Each expert's item matrix and the gated one, once per evaluation."""
+        with torch.no_grad():
+            tables = [e.item_repr.all_items() for e in self.experts]
+            items = self.item_repr.all_items()
+        return lambda histories: self._experts_last(histories, tables) @ items.T
+
+    def _experts_last(self, histories: torch.Tensor, tables: list[torch.Tensor | None]) -> torch.Tensor:
+        return self._gated(torch.cat([e.encode_history(histories, t) for e, t in zip(self.experts, tables)], dim=-1))
+
+    def _gated(self, users: torch.Tensor) -> torch.Tensor:
+        """The experts' concatenated user vectors, weighted per bin by the user-aware gate when there is one."""
         if self.config.gate != "user":
             return users
         dims = torch.tensor([e.item_repr.dim for e in self.experts], device=users.device)

@@ -64,6 +64,9 @@ class AlignedTower(ColdItemsMixin, SavesExperts, SequentialRecommender):
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
         return self.backbone.encode_sequence(histories)
 
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        return self.backbone.encode_history(histories, items)
+
     def auxiliary_loss(self, windows: torch.Tensor) -> torch.Tensor | None:
         """λ · MKMMD(P(t), e') over the distinct items of a training batch; None when λ = 0."""
         if self.mmd_weight == 0.0:

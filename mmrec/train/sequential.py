@@ -97,7 +97,7 @@ class SequentialTrainer:
         return torch.randperm(len(self.windows), generator=gen)[self.rank::self.world_size]
 
     def validate(self) -> float:
-        ranks = rank_all(self.model.score, self.valid, self.eval_batch_size, device=self.device)
+        ranks = rank_all(self.model.scorer(), self.valid, self.eval_batch_size, device=self.device)
         return metrics_from_ranks(ranks, [10])["NDCG@10"]
 
     def fit(self) -> EarlyStopping:

@@ -35,6 +35,23 @@ def test_last_token_index_for_either_padding_side() -> None:
     assert last_token_index(left).tolist() == [3, 3]
 
 
+def test_a_middle_layer_runs_only_the_blocks_below_it_and_equals_the_whole_models_state(tiny_llama_dir: Path) -> None:
+    from transformers import AutoModel
+
+    whole = AutoModel.from_pretrained(str(tiny_llama_dir)).eval()
+    for layer in (1, -2, 0):  # -2 is block 1 of this 2-block model; 0 the token embeddings
+        early = LLMEncoder(str(tiny_llama_dir), layer=layer, pooling="mean")
+        assert early.early_exit and len(early.model.layers) == layer % 3
+        batch = early.tokenizer([early.prompt(t) for t in ITEMS[2:]], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            states = whole(**batch, output_hidden_states=True).hidden_states[layer]
+        weights = batch["attention_mask"].unsqueeze(-1).float()
+        expected = (states * weights).sum(1) / weights.sum(1)
+        np.testing.assert_allclose(early.encode(ITEMS[2:]).emb, expected.numpy(), atol=1e-5)
+    last = LLMEncoder(str(tiny_llama_dir), layer=-1)
+    assert not last.early_exit and len(last.model.layers) == 2  # the final, normed state needs every block
+
+
 def test_layer_zero_last_token_is_the_token_embedding(tiny_llama_dir: Path) -> None:
     encoder = LLMEncoder(str(tiny_llama_dir), layer=0, template="{text} end")
     emb = encoder.encode(["Heat"]).emb[0]

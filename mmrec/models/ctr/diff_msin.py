@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler
 from torch import nn
 
 from mmrec.core.hub_mixin import HubError
@@ -114,6 +113,9 @@ class SynergyDiffusion(nn.Module):
 
     def __init__(self, n_modalities: int, dim: int, steps: int, inference_steps: int, start_alpha_bar: float):
         super().__init__()
+        from diffusers import DDPMScheduler  # lazy for cost: diffusers imports torch._dynamo (~6 s), and every
+        # `mmrec` command imports the model catalogue; only building a Diff-MSIN needs the schedule
+
         scheduler = DDPMScheduler(num_train_timesteps=steps, beta_schedule="squaredcos_cap_v2")
         scheduler.set_timesteps(inference_steps)
         alpha_bar = scheduler.alphas_cumprod
