@@ -35,7 +35,7 @@ from mmrec.models.semantic_sasrec import (
     SemanticSASRec,
     SemanticSASRecConfig,
 )
-from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
+from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDCNv2, APGDCNv2Config, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
@@ -130,6 +130,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_apg_dnn", "fields", APGDNN, APGConfig, train_fields,
               "DNN whose MLP weights a hypernet adapts per sample (APG: U S(z) V, self- or group-wise)"),
     ModelSpec("zoo_apg_deepfm", "fields", APGDeepFM, APGConfig, train_fields, "DeepFM with an APG tower"),
+    # zoo I: APG-DCNv2, IPA / PFL, Multi-Embedding, DHEN (every zoo model: two_logit for the JRC loss)
+    ModelSpec("zoo_apg_dcnv2", "fields", APGDCNv2, APGDCNv2Config, train_fields,
+              "DCNv2 with an APG tower (static cross network)"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
