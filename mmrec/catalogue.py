@@ -41,6 +41,7 @@ from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
+from mmrec.models.zoo.ipa import IPA, PFL, IPAConfig, PFLConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
 from mmrec.pad.config import PADConfig
@@ -133,6 +134,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     # zoo I: APG-DCNv2, IPA / PFL, Multi-Embedding, DHEN (every zoo model: two_logit for the JRC loss)
     ModelSpec("zoo_apg_dcnv2", "fields", APGDCNv2, APGDCNv2Config, train_fields,
               "DCNv2 with an APG tower (static cross network)"),
+    ModelSpec("zoo_ipa", "fields", IPA, IPAConfig, train_fields,
+              "IPA: interaction function x layer pooling x layer aggregator (FM, DCNv2, FwFM, FmFM as choices)"),
+    ModelSpec("zoo_pfl", "fields", PFL, PFLConfig, train_fields, "PFL: IPA's strongest choices on Frappe validation"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
