@@ -44,6 +44,7 @@ from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.ipa import IPA, PFL, IPAConfig, PFLConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
+from mmrec.models.zoo.multi_embedding import MEDCNv2, MEDNN, MEConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
@@ -137,6 +138,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_ipa", "fields", IPA, IPAConfig, train_fields,
               "IPA: interaction function x layer pooling x layer aggregator (FM, DCNv2, FwFM, FmFM as choices)"),
     ModelSpec("zoo_pfl", "fields", PFL, PFLConfig, train_fields, "PFL: IPA's strongest choices on Frappe validation"),
+    ModelSpec("zoo_me_dcnv2", "fields", MEDCNv2, MEConfig, train_fields,
+              "Multi-Embedding: M embedding sets, each through its own cross network + ReLU layer, averaged"),
+    ModelSpec("zoo_me_dnn", "fields", MEDNN, MEConfig, train_fields, "Multi-Embedding with a ReLU layer per set"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
