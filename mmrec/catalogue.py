@@ -37,6 +37,7 @@ from mmrec.models.semantic_sasrec import (
 )
 from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDCNv2, APGDCNv2Config, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
+from mmrec.models.zoo.dhen import DHEN, DHENConfig
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
@@ -141,6 +142,8 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_me_dcnv2", "fields", MEDCNv2, MEConfig, train_fields,
               "Multi-Embedding: M embedding sets, each through its own cross network + ReLU layer, averaged"),
     ModelSpec("zoo_me_dnn", "fields", MEDNN, MEConfig, train_fields, "Multi-Embedding with a ReLU layer per set"),
+    ModelSpec("zoo_dhen", "fields", DHEN, DHENConfig, train_fields,
+              "DHEN: stacked LayerNorm(ensemble of {MLP, DCN, Transformer, dot, conv} + shortcut) layers, MLP head"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
