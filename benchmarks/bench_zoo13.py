@@ -255,18 +255,19 @@ def main() -> None:
         state["commands"].append(command)
         if args.throughput:
             state["throughput"] = throughput(feature_map, data)
-        for cell in filter(None, args.cells.split(",")):
-            if cell not in CELLS:
-                raise SystemExit(f"unknown cell '{cell}' (known: {', '.join(CELLS)})")
-            for seed in args.seeds:
-                if any(r["cell"] == cell and r["seed"] == seed for r in state["runs"]):
-                    continue
-                if time.perf_counter() - started > args.budget:
-                    print(f"budget spent: {cell} seed {seed} and later runs left for the next job", flush=True)
-                    break
-                state["runs"].append(run_cell(cell, seed, feature_map, data, state["runs"], args.max_epochs))
-                print(json.dumps(state["runs"][-1]), flush=True)
-                write_json(path, state)
+        cells = [c for c in args.cells.split(",") if c]
+        unknown = [c for c in cells if c not in CELLS]
+        if unknown:
+            raise SystemExit(f"unknown cell '{unknown[0]}' (known: {', '.join(CELLS)})")
+        todo = [(seed, cell) for seed in args.seeds for cell in cells  # seed-major: compared cells grow together
+                if not any(r["cell"] == cell and r["seed"] == seed for r in state["runs"])]
+        for seed, cell in todo:
+            if time.perf_counter() - started > args.budget:
+                print(f"budget spent: {cell} seed {seed} and later runs left for the next job", flush=True)
+                break
+            state["runs"].append(run_cell(cell, seed, feature_map, data, state["runs"], args.max_epochs))
+            print(json.dumps(state["runs"][-1]), flush=True)
+            write_json(path, state)
     runs = reused_baselines(args.reuse, args.seeds) + state["runs"]
     summary = summarise(runs)
     checks = claims(summary)
