@@ -238,6 +238,7 @@ def main() -> None:
     ap.add_argument("--cells", default="")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--budget", type=float, default=540.0, help="seconds after which no new run starts")
+    ap.add_argument("--stop-at", default="", help="UTC HH:MM after which no new run starts (a shared slot's end)")
     ap.add_argument("--splits", type=Path, default=Path("/tmp/mmrec-frappe/seed0"))
     ap.add_argument("--max-epochs", type=int, default=100)
     ap.add_argument("--reuse", type=Path, default=REPO / "benchmarks" / "results" / "frappe.json")
@@ -262,7 +263,8 @@ def main() -> None:
         todo = [(seed, cell) for seed in args.seeds for cell in cells  # seed-major: compared cells grow together
                 if not any(r["cell"] == cell and r["seed"] == seed for r in state["runs"])]
         for seed, cell in todo:
-            if time.perf_counter() - started > args.budget:
+            if time.perf_counter() - started > args.budget or (args.stop_at and time.strftime(
+                    "%H:%M", time.gmtime()) >= args.stop_at):
                 print(f"budget spent: {cell} seed {seed} and later runs left for the next job", flush=True)
                 break
             state["runs"].append(run_cell(cell, seed, feature_map, data, state["runs"], args.max_epochs))
