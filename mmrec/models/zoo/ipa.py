@@ -6,8 +6,11 @@ Known models are points of the grid (tested equal, for copied weights, to the st
 - FM     = naive × pairs × sum, head ``sum`` (Σ of every element, no weight), first order on, no MLP;
 - DCNv2  = projected × cross (``layers`` = cross layers) × last, head ``linear`` on [x_L; MLP(x_0)].
 
-PFL (:class:`PFL`) is the grid's strongest point on Frappe validation AUC (benchmarks/bench_zoo13.py's ``ipa``
-cell, seed 0): its config defaults are that choice.
+PFL (:class:`PFL`) is meant as the grid's strongest point on validation: benchmarks/bench_zoo13.py trains the
+``ipa_*`` cells (five interaction × pooling × aggregator points, each beside the MLP) and ``pfl_choice`` takes the
+best seed-0 validation AUC. Until that sweep has run (benchmarks/results/zoo13.md says whether it has), the
+defaults are the point assumed strongest: projected interactions (the most expressive function), cross pooling
+(orders beyond 2), every layer concatenated into the head.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class IPA(ZooModel):
 
 @dataclasses.dataclass
 class PFLConfig(IPAConfig):
-    """PFL: the IPA choices that won on Frappe validation (see :mod:`mmrec.models.zoo.ipa`'s docstring)."""
+    """PFL: projected × cross × concat (see :mod:`mmrec.models.zoo.ipa`'s docstring for how it is chosen)."""
 
     interaction: str = "projected"
     pooling: str = "cross"
