@@ -12,7 +12,7 @@ defaults). One thread.
     flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo13.py --cells apg_dcnv2,dhen [--seeds 0 1 2]
         [--budget 540] [--splits /tmp/mmrec-frappe/seed0] [--reuse benchmarks/results/frappe.json]
         [--out benchmarks/results/zoo13]
-    python benchmarks/bench_zoo13.py --throughput     # the speed / memory rows (1 thread, ~1 min)
+    flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo13.py --throughput   # speed / memory rows, ~3 min
     python benchmarks/bench_zoo13.py --report         # rebuild zoo13.md from the runs so far
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -199,36 +200,43 @@ THROUGHPUT = {"dcnv2": ("dcnv2", {**DEEP, "cross_layers": 3}), "apg_dcnv2": ("ap
               "me_dnn_2x10": ("me_dnn", {**ME, "num_sets": 2}), "dnn": ("dnn", DEEP), "deepfm": ("deepfm", DEEP)}
 
 
-def throughput(feature_map, data, batches: int = 8, batch_size: int = 4096) -> list[dict]:
-    """Training and inference samples/s on the first ``batches`` training batches (after one warm-up batch) and
-    the peak RSS increase of the training steps."""
-    rows = []
+def throughput_one(name: str, feature_map, data, batches: int = 8, batch_size: int = 4096) -> dict:
+    """One model's training and inference samples/s on the first ``batches`` training batches (after one warm-up
+    batch) and the peak RSS increase of its training steps; meant for a fresh process (see :func:`throughput`)."""
     inputs = {k: v[:batches * batch_size] for k, v in data["train"].items() if k != "label"}
     labels = data["train"]["label"][:batches * batch_size].float()
-    for name, (model_name, overrides) in THROUGHPUT.items():
-        cls, config_cls = MODELS[model_name]
-        seed_all(0)
+    model_name, overrides = THROUGHPUT[name]
+    cls, config_cls = MODELS[model_name]
+    seed_all(0)
+    with PeakRSS() as rss:
         model = cls(config_cls(**overrides), feature_map)
+        if name.endswith("_merged"):
+            model.merge()  # APG with U, V folded: what a merged model costs (trained, it is APG without P)
         packed = model.features.pack(inputs)
         optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
-        if name.endswith("_merged"):
-            model.merge()
         model.train()
-        with PeakRSS() as rss:
-            for step in range(batches + 1):
-                if step == 1:
-                    tick = time.perf_counter()
-                idx = slice((step % batches) * batch_size, (step % batches + 1) * batch_size)
-                loss = model.loss(model({k: v[idx] for k, v in packed.items()}), labels[idx])["loss"]
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-            train_rate = batches * batch_size / (time.perf_counter() - tick)
-        tick = time.perf_counter()
-        model.predict(packed)
-        rows.append({"model": name, "params": sum(p.numel() for p in model.parameters()),
-                     "train_samples_per_s": train_rate, "infer_samples_per_s": len(labels) / (time.perf_counter() - tick),
-                     "train_peak_rss_mb": rss.peak_mb})
+        for step in range(batches + 1):
+            if step == 1:
+                tick = time.perf_counter()
+            idx = slice((step % batches) * batch_size, (step % batches + 1) * batch_size)
+            loss = model.loss(model({k: v[idx] for k, v in packed.items()}), labels[idx])["loss"]
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        train_rate = batches * batch_size / (time.perf_counter() - tick)
+    tick = time.perf_counter()
+    model.predict(packed)
+    return {"model": name, "params": sum(p.numel() for p in model.parameters()), "train_samples_per_s": train_rate,
+            "infer_samples_per_s": len(labels) / (time.perf_counter() - tick), "train_peak_rss_mb": rss.peak_mb}
+
+
+def throughput(splits: Path) -> list[dict]:
+    """:func:`throughput_one` for every model, each in its own process (so peak RSS is that model's alone)."""
+    rows = []
+    for name in THROUGHPUT:
+        out = subprocess.run([sys.executable, __file__, "--throughput-one", name, "--splits", str(splits)],
+                             check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -244,9 +252,13 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path, default=REPO / "benchmarks" / "results" / "frappe.json")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "zoo13")
     ap.add_argument("--throughput", action="store_true")
+    ap.add_argument("--throughput-one", default="", help=argparse.SUPPRESS)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.throughput_one:
+        print(json.dumps(throughput_one(args.throughput_one, *frappe_data(args.splits))))
+        return
     path = args.out.with_suffix(".json")
     state = json.loads(path.read_text()) if path.is_file() else {"runs": [], "throughput": [], "commands": []}
     started = time.perf_counter()
@@ -255,7 +267,7 @@ def main() -> None:
         feature_map, data = frappe_data(args.splits)
         state["commands"].append(command)
         if args.throughput:
-            state["throughput"] = throughput(feature_map, data)
+            state["throughput"] = throughput(args.splits)
         cells = [c for c in args.cells.split(",") if c]
         unknown = [c for c in cells if c not in CELLS]
         if unknown:
