@@ -279,6 +279,10 @@ def main() -> None:
                     "%H:%M", time.gmtime()) >= args.stop_at):
                 print(f"budget spent: {cell} seed {seed} and later runs left for the next job", flush=True)
                 break
+            if cell == "pfl" and not all(any(r["cell"] == c and r["seed"] == 0 for r in state["runs"])
+                                         for c in IPA_CHOICES):
+                print("pfl waits for every ipa_* cell at seed 0 (its choice); skipped", flush=True)
+                continue
             state["runs"].append(run_cell(cell, seed, feature_map, data, state["runs"], args.max_epochs))
             print(json.dumps(state["runs"][-1]), flush=True)
             write_json(path, state)
