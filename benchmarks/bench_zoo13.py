@@ -71,12 +71,19 @@ SWEEP = [(20, "me_2x10", "single_20"), (30, "me_3x10", "single_30"), (40, "me_4x
 
 
 def mean_ia(model) -> float:
-    """Information abundance Σσ/σ_1 of each field's table (padding / OOV rows dropped), averaged over fields
-    and, for Multi-Embedding, over sets."""
+    """Information abundance Σσ/σ_1 of each field's table (padding / OOV rows dropped), averaged over fields; a
+    Multi-Embedding field's table is its sets' tables side by side (M·d columns, as the single table of equal
+    total dimension: IA is bounded by the width, so per-set values would not compare)."""
     layers = getattr(model, "embedding_sets", [model.features])
-    values = [information_abundance(singular_values(layer.field_table(name)[2:]))
-              for layer in layers for name in layer.categorical]
+    values = [information_abundance(singular_values(torch.cat([layer.field_table(name)[2:] for layer in layers], 1)))
+              for name in layers[0].categorical]
     return float(np.mean(values))
+
+
+def _ia_comparable(run: dict) -> bool:
+    """Runs of multi-set cells before IA was taken over the concatenated sets (seed 0 of the first ME job)
+    measured IA per set: left out of the IA columns."""
+    return run.get("settings", {}).get("num_sets", 1) == 1 or run.get("IA_kind") == "concatenated sets"
 
 
 def pfl_choice(runs: list[dict]) -> tuple[str, dict]:
@@ -101,7 +108,7 @@ def run_cell(cell: str, seed: int, feature_map, data, runs: list[dict], max_epoc
     test = evaluate(model, data["test"])
     return {"cell": cell, "model": model_name, "seed": seed, "test_AUC": test["AUC"], "test_LogLoss": test["LogLoss"],
             "valid_AUC": result.best_valid["AUC"], "best_epoch": result.best_epoch, "epochs": result.epochs,
-            "fit_seconds": result.fit_seconds, "samples_per_s": result.samples_per_s, "IA": mean_ia(model),
+            "fit_seconds": result.fit_seconds, "samples_per_s": result.samples_per_s, "IA": mean_ia(model), "IA_kind": "concatenated sets",
             "params": sum(p.numel() for p in model.parameters()), "max_epochs": max_epochs,
             "settings": {**model_overrides, **train_overrides}, **({"chosen_from": chosen} if cell == "pfl" else {})}
 
@@ -110,10 +117,12 @@ def summarise(runs: list[dict]) -> dict:
     out = {}
     for cell in dict.fromkeys(r["cell"] for r in runs):
         mine = [r for r in runs if r["cell"] == cell]
-        out[cell] = {m: {"mean": float(np.mean([r[m] for r in mine])),
-                         "std": float(np.std([r[m] for r in mine], ddof=1)) if len(mine) > 1 else 0.0}
-                     for m in ("test_AUC", "test_LogLoss", "valid_AUC", "epochs", "samples_per_s", "IA", "params")
-                     if all(m in r for r in mine)}
+        out[cell] = {}
+        for m in ("test_AUC", "test_LogLoss", "valid_AUC", "epochs", "samples_per_s", "IA", "params"):
+            values = [r[m] for r in mine if m in r and (m != "IA" or _ia_comparable(r))]
+            if values:
+                out[cell][m] = {"mean": float(np.mean(values)),
+                                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, "n": len(values)}
         out[cell]["n"] = len(mine)
         out[cell]["max_epochs"] = max(r.get("max_epochs", 100) for r in mine)
     return out
@@ -121,7 +130,8 @@ def summarise(runs: list[dict]) -> dict:
 
 def _compare(s: dict, a: str, b: str, rel: str, metric: str = "test_AUC") -> dict | None:
     """b rel a on ``metric``: '>' needs b − a > 2 std (the larger std), '≥' needs b − a ≥ −2 std."""
-    if a not in s or b not in s or metric not in s[a] or s[a]["n"] < 2 or s[b]["n"] < 2:
+    if a not in s or b not in s or metric not in s[a] or metric not in s[b] or s[a][metric]["n"] < 2 \
+            or s[b][metric]["n"] < 2:
         return None
     diff = s[b][metric]["mean"] - s[a][metric]["mean"]
     diff = -diff if metric == "test_LogLoss" else diff  # lower LogLoss is better
@@ -170,10 +180,10 @@ def reused_baselines(path: Path | None, seeds: list[int]) -> list[dict]:
 def markdown(s: dict, checks: list[dict], throughput: list[dict], command: str) -> str:
     lines = ["# Zoo I on Frappe (seeded 8:1:1 re-split), test AUC / LogLoss, mean ± std over seeds", "",
              f"`{command}`", "",
-             "| cell | seeds | test AUC | test LogLoss | valid AUC | IA (mean over fields) | params | epochs (cap) |",
+             "| cell | seeds | test AUC | test LogLoss | valid AUC | IA, mean over fields (runs) | params | epochs (cap) |",
              "|---|---|---|---|---|---|---|---|"]
     for cell, v in s.items():
-        ia = f"{v['IA']['mean']:.2f} ± {v['IA']['std']:.2f}" if "IA" in v else "–"
+        ia = f"{v['IA']['mean']:.2f} ± {v['IA']['std']:.2f} ({v['IA']['n']})" if "IA" in v else "–"
         params = f"{v['params']['mean']:,.0f}" if "params" in v else "–"
         lines.append(f"| {cell} | {v['n']} | {v['test_AUC']['mean']:.4f} ± {v['test_AUC']['std']:.4f} | "
                      f"{v['test_LogLoss']['mean']:.4f} ± {v['test_LogLoss']['std']:.4f} | "
