@@ -35,16 +35,19 @@ from mmrec.models.semantic_sasrec import (
     SemanticSASRec,
     SemanticSASRecConfig,
 )
-from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
+from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDCNv2, APGDCNv2Config, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
+from mmrec.models.zoo.dhen import DHEN, DHENConfig
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
+from mmrec.models.zoo.ipa import IPA, PFL, IPAConfig, PFLConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
+from mmrec.models.zoo.multi_embedding import MEDCNv2, MEDNN, MEConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
@@ -135,6 +138,18 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     # behaviour-sequence models on the feature layer (fields named by mmrec.models.zoo.history.HistoryConfig)
     ModelSpec("zoo_din", "fields", FieldDIN, FieldDINConfig, train_fields,
               "target attention (DIN) over the behaviour sequence + every flat field"),
+    # zoo I: APG-DCNv2, IPA / PFL, Multi-Embedding, DHEN (every zoo model: two_logit for the JRC loss)
+    ModelSpec("zoo_apg_dcnv2", "fields", APGDCNv2, APGDCNv2Config, train_fields,
+              "DCNv2 with an APG tower (static cross network)"),
+    ModelSpec("zoo_ipa", "fields", IPA, IPAConfig, train_fields,
+              "IPA: interaction function x layer pooling x layer aggregator (FM, DCNv2, FwFM, FmFM as choices)"),
+    ModelSpec("zoo_pfl", "fields", PFL, PFLConfig, train_fields,
+              "PFL: IPA with projected x cross x concat (the choice bench_zoo13 validates)"),
+    ModelSpec("zoo_me_dcnv2", "fields", MEDCNv2, MEConfig, train_fields,
+              "Multi-Embedding: M embedding sets, each through its own cross network + ReLU layer, averaged"),
+    ModelSpec("zoo_me_dnn", "fields", MEDNN, MEConfig, train_fields, "Multi-Embedding with a ReLU layer per set"),
+    ModelSpec("zoo_dhen", "fields", DHEN, DHENConfig, train_fields,
+              "DHEN: stacked LayerNorm(ensemble of {MLP, DCN, Transformer, dot, conv} + shortcut) layers, MLP head"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

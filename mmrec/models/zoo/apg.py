@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from mmrec.features.feature_map import FeatureMap
-from mmrec.models.zoo.base import Dropout, MLPConfig, ZooModel, mlp
+from mmrec.models.zoo.base import Dropout, MLPConfig, ZooModel, mlp, mlp_width
+from mmrec.models.zoo.dcnv2 import CrossNetV2
 from mmrec.models.zoo.fm import pairwise_interaction
 
 CONDITION_MODES = ("self", "group")
@@ -127,7 +128,7 @@ class _APGModel(ZooModel):
 
     config_class = APGConfig
 
-    def _tower(self, config: APGConfig) -> APGMLP:
+    def _tower(self, config: APGConfig, input_dim: int | None = None, output_dim: int | None = 1) -> APGMLP:
         names = self.features.field_names
         if config.condition_mode == "group":
             if not config.condition_fields:
@@ -137,13 +138,15 @@ class _APGModel(ZooModel):
                 raise ValueError(f"APG condition field '{unknown[0]}' is not a flat field of the feature map "
                                  f"({', '.join(names)})")
         self.condition_index = [names.index(f) for f in config.condition_fields]
-        return APGMLP(self.features.num_fields * config.embed_dim, config,
-                      len(self.condition_index) * config.embed_dim)
+        return APGMLP(input_dim or self.features.num_fields * config.embed_dim, config,
+                      len(self.condition_index) * config.embed_dim, output_dim)
 
-    def apg_tower(self, emb: torch.Tensor) -> torch.Tensor:
-        """The tower's logits (B,) from the field embeddings ``(B, F, d)``."""
+    def apg_tower(self, emb: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """The tower on ``h`` (default: the flattened field embeddings ``(B, F, d)``), conditioned on ``emb``'s
+        condition fields: logits (B,), or the last hidden layer when the tower has no output layer."""
         z = emb[:, self.condition_index].flatten(1) if not self.tower.self_wise else None
-        return self.tower(emb.flatten(1), z).squeeze(-1)
+        out = self.tower(emb.flatten(1) if h is None else h, z)
+        return out.squeeze(-1) if self.tower.out is not None else out
 
     def merge(self) -> None:
         """Fold the over-parameterised factors into U, V; the config then says ``overparam_p = 0`` so a saved
@@ -179,3 +182,39 @@ class APGDeepFM(_APGModel):
         batch = self.features.pack(batch)
         emb = self.features(batch).flat
         return self.features.first_order(batch) + pairwise_interaction(emb) + self.apg_tower(emb)
+
+
+@dataclasses.dataclass
+class APGDCNv2Config(APGConfig):
+    """DCNv2's cross network and structure (:class:`mmrec.models.zoo.dcnv2.DCNv2Config`) with an APG tower."""
+
+    cross_layers: int = 3
+    structure: str = "parallel"  # or "stacked": the APG tower reads the cross network's output
+
+    def validate(self) -> None:
+        if self.structure not in ("parallel", "stacked"):
+            raise ValueError(f"structure '{self.structure}' is not 'parallel' or 'stacked'")
+
+
+class APGDCNv2(_APGModel):
+    """DCNv2 whose MLP is an :class:`APGMLP` (ZOO.md §2: APG wraps the MLP of DNN / DeepFM / DCNv2); the cross
+    network stays static. Parallel: head([cross(x); APG(x)]); stacked: head(APG(cross(x)))."""
+
+    model_type = "zoo_apg_dcnv2"
+    config_class = APGDCNv2Config
+
+    def __init__(self, config: APGDCNv2Config, feature_map: FeatureMap, pretrained=None):
+        super().__init__(config, feature_map, pretrained)
+        config.validate()
+        dim = self.features.num_fields * config.embed_dim
+        self.cross = CrossNetV2(dim, config.cross_layers)
+        self.tower = self._tower(config, dim, output_dim=None)
+        self.head = nn.Linear(mlp_width(dim, config) + (dim if config.structure == "parallel" else 0), 1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        emb = self.features(batch).flat
+        x = emb.flatten(1)
+        crossed = self.cross(x)
+        if self.config.structure == "stacked":
+            return self.head(self.apg_tower(emb, crossed)).squeeze(-1)
+        return self.head(torch.cat([crossed, self.apg_tower(emb, x)], 1)).squeeze(-1)

@@ -19,6 +19,7 @@ from torch import nn
 from mmrec.core.hub_mixin import HubMixin
 from mmrec.features.feature_map import FeatureMap
 from mmrec.features.layer import FeatureLayer
+from mmrec.models.zoo.heads import TwoLogitHead, click_logit
 
 PREDICT_BATCH = 65_536
 
@@ -30,6 +31,7 @@ class ZooConfig:
     embed_dim: int = 10
     embedding_regularizer: float = 0.0
     label: str = ""  # which label of the feature map the model predicts ("" = the first)
+    two_logit: bool = False  # score (B, 2) = [z_neg, z_pos] for the JRC loss (heads.TwoLogitHead)
 
 
 @dataclasses.dataclass
@@ -81,7 +83,9 @@ def mlp_width(input_dim: int, config: MLPConfig) -> int:
 
 
 class ZooModel(HubMixin, nn.Module):
-    """Base: ``forward(batch) -> logits (B,)``, ``loss(logits, labels)``, ``predict(rows) -> probabilities``."""
+    """Base: ``forward(batch) -> logits (B,)``, ``loss(logits, labels)``, ``predict(rows) -> probabilities``.
+    With ``config.two_logit`` the model's output is (B, 2) ``[z_neg, z_pos]`` (:class:`TwoLogitHead` on top of
+    the subclass's forward), and the click probability σ(z_pos − z_neg)."""
 
     task = "ctr"
     config_class: ClassVar[type] = ZooConfig
@@ -95,6 +99,14 @@ class ZooModel(HubMixin, nn.Module):
             raise ValueError(f"label '{config.label}' is not a label of the feature map ({', '.join(labels)})")
         self.label = config.label or (labels[0] if labels else "")
         self.features = FeatureLayer(feature_map, config.embed_dim, pretrained, linear=self.first_order)
+        self.two_logit_head = (TwoLogitHead(self.features.num_fields * config.embed_dim)
+                               if config.two_logit else None)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = super().__call__(batch)
+        if self.two_logit_head is None:
+            return logits
+        return self.two_logit_head(self.features(batch).flat, logits)
 
     def hub_init_args(self) -> dict[str, Any]:
         return {"feature_map": self.feature_map.to_dict()}
@@ -112,7 +124,7 @@ class ZooModel(HubMixin, nn.Module):
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss": BCE + λ·½‖E‖², "bce": BCE}``; only ``loss`` is back-propagated."""
-        bce = F.binary_cross_entropy_with_logits(logits, labels)
+        bce = F.binary_cross_entropy_with_logits(click_logit(logits), labels)
         total = bce
         if self.config.embedding_regularizer:
             total = total + self.config.embedding_regularizer * self.features.regularization()
@@ -128,6 +140,7 @@ class ZooModel(HubMixin, nn.Module):
         was_training = self.training
         self.eval()
         n = next(iter(data.values())).shape[0]
-        out = [torch.sigmoid(self({k: v[i:i + batch_size] for k, v in data.items()})) for i in range(0, n, batch_size)]
+        out = [torch.sigmoid(click_logit(self({k: v[i:i + batch_size] for k, v in data.items()})))
+               for i in range(0, n, batch_size)]
         self.train(was_training)
         return torch.cat(out).float().numpy() if out else np.zeros(0, dtype=np.float32)
