@@ -2,6 +2,7 @@
 
     MMREC_DATA=... python benchmarks/bench_diff_msin.py --content-dir DIR [--models diff_msin,din_mm,diff_msin_no_src]
         [--seeds 0 1 2] [--out-dir benchmarks/results/diff_msin] [--report-only]
+        [--set ctr.embed_dim=16 ...]
 
 DIR holds ``text.safetensors`` / ``image.safetensors`` (the encode stage's layout). The split and features are
 ``recipes/ml-100k-ctr.yaml``'s (rating >= 4 a click, per-user time split 70 / 10 / 20), at the strength issue 18
@@ -98,7 +99,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results" / "diff_msin")
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("overrides", nargs="*", help="recipe key=value overrides after the issue-18 strength ones")
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[],
+                        help="recipe key=value overrides applied after the issue-18 strength ones")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start, ran = time.perf_counter(), 0
