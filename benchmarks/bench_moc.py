@@ -5,8 +5,11 @@ One command reproduces the table (default: demo-sized training, text source, 3 s
     PYTHONPATH=. python benchmarks/bench_moc.py --output /tmp/moc-run [key=value overrides ...]
 
 It runs the pipeline (prepare -> encode (text only) -> quantize -> train_seq) on ``recipes/ml-100k.yaml`` with the
-models ``sasrec, moc1 (= rq1), moc2, moc3, moc7, rq3`` (all code variants at the same total code width
-C x L x code_dim = 252, 256 codes per level; moc<N> = N codebooks x 3 levels, rq3 = one codebook x 9 levels), then prints NDCG@10 overall / cold / new items as mean ± std over seeds,
+models ``sasrec, moc1 (= rq1), moc2, moc3, moc7, rq3, me9``: moc<N> = N full-width codebooks x 3 levels (the
+model default, ``code_width: null``; capacity grows with N), rq3 = one codebook x 9 levels, me9 = the
+Multi-Embedding baseline with moc3's 9 tables; codes per level sized to the catalogue (``nbits: auto``, 32 on
+ml-100k). Add ``code_width: 252`` to a model's settings for the fixed-width variant. It prints NDCG@10 overall /
+cold / new items as mean ± std over seeds,
 with differences to ID-only SASRec flagged only when they exceed 2 std, the learned tables' information abundance
 and the quantizers' unique-item rates. Writes ``benchmarks/results/moc.{json,txt}``.
 """
@@ -27,12 +30,12 @@ from mmrec.recipe import load_recipe
 from mmrec.stages import default_stages
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["sasrec", "moc1", "moc3", "moc7", "rq3", "moc2"]  # rq1 has exactly moc1's codes (same seed): not rerun
+MODELS = ["sasrec", "moc1", "moc3", "moc7", "rq3", "moc2", "me9"]  # rq1 = moc1's codes (same seed); me9 = 9 ID tables, moc3's count
 SASREC = "{dim: 64, n_layers: 2, n_heads: 2, max_len: 50, dropout: 0.2}"
 DEFAULTS = [
     "seeds=[0, 1, 2]", "split.kinds=[leave-one-out, new-items]",
     "quantize.source=text", "quantize.n_codebooks=[1, 2, 3, 7]", "quantize.rq_scales=[1, 3]",
-    "quantize.levels=3", "quantize.nbits=8",
+    "quantize.levels=3", "quantize.nbits=auto",
     "train.splits=[leave-one-out, new-items]", "train.epochs=4", "train.patience=2", "train.progress=false",
     "train.models={" + ", ".join(f"{m}: {SASREC}" for m in MODELS) + "}",
 ]

@@ -42,10 +42,15 @@ class SplitConfig:
     ctr_click_threshold: float | None = 4.0  # explicit data: rating >= threshold is a click; None: implicit
     ctr_negatives_per_positive: int = 1  # implicit data: sampled unobserved items per positive
     ctr_max_history: int = 50  # previous items kept as each CTR event's history
+    # the sparse setting: each user keeps this seeded share of their interactions before splitting (1 = all;
+    # mmrec.data.subsample), e.g. 0.2 turns ml-100k into a sparse catalogue for the cold-start tables
+    interaction_fraction: float = 1.0
 
     def validate(self) -> None:
         if not 0.0 < self.new_item_fraction < 1.0:
             raise ConfigError(f"split.new_item_fraction must be in (0, 1), got {self.new_item_fraction}")
+        if not 0.0 < self.interaction_fraction <= 1.0:
+            raise ConfigError(f"split.interaction_fraction must be in (0, 1], got {self.interaction_fraction}")
         if not 0.0 < self.ctr_test_fraction + self.ctr_valid_fraction < 1.0:
             raise ConfigError("split.ctr_test_fraction + split.ctr_valid_fraction must be in (0, 1)")
         if self.ctr_max_history < 1 or self.ctr_negatives_per_positive < 0:

@@ -8,6 +8,7 @@ import numpy as np
 from mmrec.core.io import fingerprint_tree, write_json
 from mmrec.data import Tables, load_tables, resolve_dataset
 from mmrec.data.splits import CTRSplit, SequentialSplit, ctr_time_split, group_by_user, leave_one_out, new_items
+from mmrec.data.subsample import subsample_users
 from mmrec.data.tables import numpy_columns
 from mmrec.pipeline import Stage, StageContext
 from mmrec.recipe import RecipeConfig
@@ -19,6 +20,9 @@ def build_splits(tables: Tables, cfg: RecipeConfig) -> dict[str, SequentialSplit
     items, ratings, stamps = group_by_user(users, stamps, order, tables.n_users, items.astype(np.int64),
                                            ratings.astype(np.float64), stamps)
     min_len = cfg.data.min_user_interactions
+    if cfg.split.interaction_fraction < 1.0:  # the sparse setting
+        items, ratings, stamps = subsample_users([items, ratings, stamps], cfg.split.interaction_fraction,
+                                                 min_len, cfg.seed)
     splits: dict[str, SequentialSplit | CTRSplit] = {}
     for kind in cfg.split.kinds:
         if kind == "leave-one-out":
