@@ -48,6 +48,7 @@ from mmrec.models.zoo.multidomain.me_mmoe import MEMMoE, MEMMoEConfig
 from mmrec.models.zoo.multidomain.mmoe import MMoE, MMoEConfig
 from mmrec.models.zoo.multidomain.ple import PLE, PLEConfig
 from mmrec.models.zoo.multidomain.shared_bottom import SharedBottom, SharedBottomConfig
+from mmrec.models.zoo.stem import STEM, STEMConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
@@ -147,6 +148,8 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "MMoE whose expert m reads its own embedding set m"),
     ModelSpec("zoo_crocodile", "fields", Crocodile, CrocodileConfig, train_multitask,
               "ME-MMoE + cross-expert covariance loss + domain-prior element-wise gate"),
+    ModelSpec("zoo_stem", "fields", STEM, STEMConfig, train_multitask,
+              "shared + per-task embeddings, stop-gradient from each task into the others' (STEM / AME)"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

@@ -51,7 +51,7 @@ def model_domain_report(model, data: dict[str, torch.Tensor], user_field: str = 
     inputs = model.features.pack({k: v for k, v in data.items() if k not in model.feature_map.labels})
     probs = model.predict_tasks(inputs, batch_size)[:, model.tasks.index(task)]
     with torch.no_grad():
-        domains = model.domains(inputs).numpy()
+        domains = model.sample_domains(inputs).numpy()
     users = data[user_field].numpy() if user_field else None
     return domain_report(domains, data[task].numpy(), probs, users, model.domain_values)
 
@@ -84,7 +84,7 @@ def model_entanglement(model, data: dict[str, torch.Tensor], by: str = "domain",
         losses = {task: loss_of(None, k) for k, task in enumerate(model.tasks)}
     else:
         with torch.no_grad():
-            domains = model.domains(inputs)
+            domains = model.sample_domains(inputs)
         losses = {name: loss_of((domains == d).nonzero().squeeze(1), None)
                   for d, name in enumerate(model.domain_values) if (domains == d).any()}
     result = entanglement(table, losses)

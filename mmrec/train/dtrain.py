@@ -12,6 +12,7 @@ multi-task trainer's early stopping on validation (phase 1 with the single head,
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import torch
 from torch import nn
@@ -51,7 +52,7 @@ def _rows(data: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.
 
 def _domain_rows(model: MultiDomainModel, data: dict[str, torch.Tensor], domain: int) -> torch.Tensor:
     packed = model.features.pack({k: v for k, v in data.items() if k not in model.feature_map.labels})
-    return (model.domains(packed) == domain).nonzero().squeeze(1)
+    return (model.sample_domains(packed) == domain).nonzero().squeeze(1)
 
 
 def head_parameters(model: MultiDomainModel, domain: int) -> list[nn.Parameter]:
@@ -65,18 +66,23 @@ def backbone_batch_norms(model: MultiDomainModel) -> list[nn.Module]:
 
 
 def dtrain(model: MultiDomainModel, train: dict[str, torch.Tensor], valid: dict[str, torch.Tensor],
-           config: DTrainConfig) -> DTrainResult:
-    """Run the three phases on ``model`` in place; the caller seeds before building it."""
+           config: DTrainConfig, on_phase: Callable[[str], None] | None = None) -> DTrainResult:
+    """Run the three phases on ``model`` in place; the caller seeds before building it. ``on_phase(name)`` is
+    called as each phase starts ("pretrain", "post_train", "fine_tune")."""
+    on_phase = on_phase or (lambda name: None)
+    on_phase("pretrain")
     model.forced_domain = 0
     try:
         pretrain = train_multitask(model, train, valid, config.pretrain)
     finally:
         model.forced_domain = None
     copy_domain_parts(model, 0)
+    on_phase("post_train")
     post_train = train_multitask(model, train, valid, config.post_train)
     fine_tune: dict[str, FieldTrainResult] = {}
     trainable = {p: p.requires_grad for p in model.parameters()}
     frozen_norms = backbone_batch_norms(model)
+    on_phase("fine_tune")
     try:
         for p in model.parameters():
             p.requires_grad_(False)

@@ -146,13 +146,16 @@ class MultiDomainModel(MultiTaskModel):
         """The per-domain ModuleLists (entry d serves domain d); everything else is the shared backbone."""
         return [self.towers]
 
-    def domains(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def sample_domains(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) domain of each sample: 0..n_domains-1, -1 where the value was unseen in training."""
         packed = self.features.pack(batch)[PACKED][:, self._domain_column]
-        if self.forced_domain is not None:
-            return torch.full_like(packed, self.forced_domain)
         local = torch.where(packed > 0, packed - self.features.offsets[self.domain_field], 0)
         return torch.where(local >= KNOWN, local - KNOWN, -1)
+
+    def domains(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) the domain whose parts score each sample: its own, or ``forced_domain`` where that is set."""
+        own = self.sample_domains(batch)
+        return own if self.forced_domain is None else torch.full_like(own, self.forced_domain)
 
     def route(self, domains: torch.Tensor, head_input: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """(B, T) logits: rows of domain d through ``towers[d](head_input(d, rows))``; unseen domains get the mean
