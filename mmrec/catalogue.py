@@ -42,6 +42,7 @@ from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.lr import LR
+from mmrec.models.zoo.id_pretrain import IDDotProduct, IDPretrainConfig
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
 from mmrec.models.zoo.multidomain.crocodile import Crocodile, CrocodileConfig
 from mmrec.models.zoo.multidomain.me_mmoe import MEMMoE, MEMMoEConfig
@@ -54,6 +55,7 @@ from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pad.train import align, train_pad
 from mmrec.train.fields import train_fields
+from mmrec.train.id_pretrain import train_id_pretrain
 from mmrec.train.multitask import train_multitask
 from mmrec.train.sequential import SequentialTrainer
 
@@ -150,6 +152,8 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "ME-MMoE + cross-expert covariance loss + domain-prior element-wise gate"),
     ModelSpec("zoo_stem", "fields", STEM, STEMConfig, train_multitask,
               "shared + per-task embeddings, stop-gradient from each task into the others' (STEM / AME)"),
+    ModelSpec("zoo_id_pretrain", "fields", IDDotProduct, IDPretrainConfig, train_id_pretrain,
+              "stage 1 of ID pre-training: user / item tables, dot product, in-batch softmax"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
