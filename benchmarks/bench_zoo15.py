@@ -148,7 +148,7 @@ DOMAIN_FIELDS = [{"name": "user", "type": "categorical"}, {"name": "item", "type
 def stem_run(name: str):
     def run(_loaded, seed):
         fmap, data = planted_data({s: planted_tasks(n, 10 * seed + k) for k, (s, n) in
-                                   enumerate([("train", 30000), ("valid", 5000), ("test", 5000)])},
+                                   enumerate([("train", 20000), ("valid", 4000), ("test", 4000)])},
                                   DOMAIN_FIELDS + [{"name": "a", "type": "label"}, {"name": "b", "type": "label"}])
         settings = {"embed_dim": 2, "hidden_units": [32], "tower_units": [16], "dropout": 0.0, "labels": ["a", "b"]}
         seed_all(seed)
@@ -220,14 +220,21 @@ def ml100k_data():
 
 
 def load(cell: str, splits: Path):
+    """(feature map, {split: tensors}) of the cell's real data; None for the planted cells (they build their own)."""
     if cell.startswith("frappe") or cell == "one_epoch":
         return frappe_data(splits)
     return ml100k_data() if cell.startswith("ml100k") else None
 
 
+PLAN = [("planted_dtrain", [0, 1, 2]), ("frappe_md", [0]), ("frappe_dtrain", [0]), ("one_epoch", [0]),
+        ("planted_stem", [0, 1, 2]), ("ml100k_md", [0]), ("ml100k_dtrain", [0]), ("frappe_md", [1, 2]),
+        ("frappe_dtrain", [1, 2]), ("one_epoch", [1, 2]), ("ml100k_md", [1, 2]), ("ml100k_dtrain", [1, 2])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cell", required=True, choices=sorted(CELLS) + ["render"])
+    ap.add_argument("--cell", required=True, choices=sorted(CELLS) + ["all", "render"],
+                    help="one cell, every cell in PLAN order (seed 0 first), or only rebuild the markdown")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--splits", type=Path, default=Path("/tmp/mmrec-frappe/seed0"))
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "zoo15")
@@ -237,25 +244,28 @@ def main() -> None:
     path = args.out.with_suffix(".json")
     store = json.loads(path.read_text()) if path.is_file() else {"platform": platform.platform(),
                                                                   "torch": torch.__version__, "cells": {}}
-    if args.cell == "render":
-        write_text(args.out.with_suffix(".md"), render(store))
-        return
-    cell = store["cells"].setdefault(args.cell, {"runs": []})
-    cell["command"] = f"flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo15.py --cell {args.cell}"
-    done = {(r["model"], r["seed"]) for r in cell["runs"]}
-    started, loaded = time.perf_counter(), None
-    for name, seed, run in CELLS[args.cell](args.seeds):
-        if (name, seed) in done:
-            continue
-        if time.perf_counter() - started > args.budget_s:
-            print(f"budget spent: run --cell {args.cell} again to resume", flush=True)
-            break
-        loaded = load(args.cell, args.splits) if loaded is None else loaded
-        tick = time.perf_counter()
-        row = {"model": name, "seed": seed, **run(loaded, seed), "seconds": round(time.perf_counter() - tick, 1)}
-        cell["runs"].append(row)
-        print(json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)}), flush=True)
-        write_json(path, store)
+    plan = PLAN if args.cell == "all" else [] if args.cell == "render" else [(args.cell, args.seeds)]
+    started, loaded = time.perf_counter(), {}
+    for name_of_cell, seeds in plan:
+        cell = store["cells"].setdefault(name_of_cell, {"runs": []})
+        cell["command"] = f"flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo15.py --cell {name_of_cell}"
+        done = {(r["model"], r["seed"]) for r in cell["runs"]}
+        for name, seed, run in CELLS[name_of_cell](seeds):
+            if (name, seed) in done:
+                continue
+            if time.perf_counter() - started > args.budget_s:
+                print(f"budget spent: run --cell {args.cell} again to resume", flush=True)
+                write_text(args.out.with_suffix(".md"), render(store))
+                return
+            source = name_of_cell.split("_")[0] if not name_of_cell.startswith("one") else "frappe"
+            if source not in loaded:
+                loaded[source] = load(name_of_cell, args.splits)
+            tick = time.perf_counter()
+            row = {"model": name, "seed": seed, **run(loaded[source], seed),
+                   "seconds": round(time.perf_counter() - tick, 1)}
+            cell["runs"].append(row)
+            print(name_of_cell, json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)}), flush=True)
+            write_json(path, store)
     write_json(path, store)
     write_text(args.out.with_suffix(".md"), render(store))
 
