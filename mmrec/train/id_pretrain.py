@@ -1,5 +1,6 @@
 """Stage 1 of two-stage ID pre-training (:mod:`mmrec.models.zoo.id_pretrain`): in-batch softmax over a wide window
-(batch 4096 by default) on the positive events, a fixed number of epochs; validation = the same loss on the
+(batch 1024 by default: 1023 negatives per positive; a 4096 window's B × B logits cost 40× a 1024 one per step
+on this CPU, 4.5 s against 0.11 s measured, for 4× fewer steps) on the positive events, a fixed number of epochs; validation = the same loss on the
 validation positives in fixed batches, so a rising curve would show overfitting. The best validation epoch is
 restored (``keep_best``).
 """
@@ -18,7 +19,7 @@ from mmrec.train.fields import FieldTrainResult, seed_all
 @dataclasses.dataclass
 class IDPretrainTrainConfig:
     lr: float = 1e-3
-    batch_size: int = 4096       # the in-batch window: every other item of the batch is a negative
+    batch_size: int = 1024       # the in-batch window: every other item of the batch is a negative
     epochs: int = 5
     positives_only: bool = True  # train on label = 1 events (the first label); False: every event
     embedding_regularizer: float = 0.0
