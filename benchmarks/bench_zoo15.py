@@ -59,7 +59,7 @@ TAIL = 5  # an item with <= TAIL training events is a tail item
 
 
 def train_config(seed: int, **extra) -> MultiTaskTrainConfig:
-    return MultiTaskTrainConfig(**{"max_epochs": 20, "patience": 2, "threads": 1, "seed": seed, **extra})
+    return MultiTaskTrainConfig(**{"max_epochs": 12, "patience": 2, "threads": 1, "seed": seed, **extra})
 
 
 def multi_embedding_stats(model, test) -> dict:
