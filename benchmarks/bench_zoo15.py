@@ -182,7 +182,7 @@ def one_epoch_run(name: str):
         model = DCNv2(DCNv2Config(**plain), fmap) if name == "dcnv2" else DNN(DNNConfig(**plain), fmap)
         out = {}
         if name == "dnn_pretrained":
-            stage1 = IDDotProduct(IDPretrainConfig(embed_dim=plain["embed_dim"]), fmap)
+            stage1 = IDDotProduct(IDPretrainConfig(embed_dim=model.config.embed_dim), fmap)
             first = train_id_pretrain(stage1, data["train"], data["valid"],
                                       IDPretrainTrainConfig(lr=3e-3, epochs=8, seed=seed, keep_best=False))
             init_ranker_from(model, stage1)
@@ -228,7 +228,7 @@ def load(cell: str, splits: Path):
     return ml100k_data() if cell.startswith("ml100k") else None
 
 
-PLAN = [("planted_dtrain", [0, 1, 2]), ("frappe_md", [0]), ("frappe_dtrain", [0]), ("one_epoch", [0]),
+PLAN = [("planted_dtrain", [0, 1, 2]), ("one_epoch", [0]), ("frappe_md", [0]), ("frappe_dtrain", [0]),
         ("planted_stem", [0, 1, 2]), ("ml100k_md", [0]), ("ml100k_dtrain", [0]), ("frappe_md", [1, 2]),
         ("frappe_dtrain", [1, 2]), ("one_epoch", [1, 2]), ("ml100k_md", [1, 2]), ("ml100k_dtrain", [1, 2])]
 
