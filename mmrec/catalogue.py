@@ -37,22 +37,31 @@ from mmrec.models.semantic_sasrec import (
 )
 from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDCNv2, APGDCNv2Config, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
-from mmrec.models.zoo.dhen import DHEN, DHENConfig
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
+from mmrec.models.zoo.dhen import DHEN, DHENConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
+from mmrec.models.zoo.id_pretrain import IDDotProduct, IDPretrainConfig
 from mmrec.models.zoo.ipa import IPA, PFL, IPAConfig, PFLConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
-from mmrec.models.zoo.multi_embedding import MEDCNv2, MEDNN, MEConfig
+from mmrec.models.zoo.multi_embedding import MEDNN, MEConfig, MEDCNv2
+from mmrec.models.zoo.multidomain.crocodile import Crocodile, CrocodileConfig
+from mmrec.models.zoo.multidomain.me_mmoe import MEMMoE, MEMMoEConfig
+from mmrec.models.zoo.multidomain.mmoe import MMoE, MMoEConfig
+from mmrec.models.zoo.multidomain.ple import PLE, PLEConfig
+from mmrec.models.zoo.multidomain.shared_bottom import SharedBottom, SharedBottomConfig
+from mmrec.models.zoo.stem import STEM, STEMConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pad.train import align, train_pad
 from mmrec.train.fields import train_fields
+from mmrec.train.id_pretrain import train_id_pretrain
+from mmrec.train.multitask import train_multitask
 from mmrec.train.sequential import SequentialTrainer
 
 Task = Literal["sequential", "pad", "ctr", "fields"]
@@ -150,6 +159,21 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_me_dnn", "fields", MEDNN, MEConfig, train_fields, "Multi-Embedding with a ReLU layer per set"),
     ModelSpec("zoo_dhen", "fields", DHEN, DHENConfig, train_fields,
               "DHEN: stacked LayerNorm(ensemble of {MLP, DCN, Transformer, dot, conv} + shortcut) layers, MLP head"),
+    # zoo III: multi-domain / multi-task (domain towers, one logit per label; train.dtrain for D-Train), STEM,
+    # two-stage ID pre-training
+    ModelSpec("zoo_shared_bottom", "fields", SharedBottom, SharedBottomConfig, train_multitask,
+              "one shared MLP, then the sample's domain tower"),
+    ModelSpec("zoo_mmoe", "fields", MMoE, MMoEConfig, train_multitask, "MLP experts, a softmax gate per domain"),
+    ModelSpec("zoo_ple", "fields", PLE, PLEConfig, train_multitask,
+              "shared + per-domain experts, progressive layered extraction"),
+    ModelSpec("zoo_me_mmoe", "fields", MEMMoE, MEMMoEConfig, train_multitask,
+              "MMoE whose expert m reads its own embedding set m"),
+    ModelSpec("zoo_crocodile", "fields", Crocodile, CrocodileConfig, train_multitask,
+              "ME-MMoE + cross-expert covariance loss + domain-prior element-wise gate"),
+    ModelSpec("zoo_stem", "fields", STEM, STEMConfig, train_multitask,
+              "shared + per-task embeddings, stop-gradient from each task into the others' (STEM / AME)"),
+    ModelSpec("zoo_id_pretrain", "fields", IDDotProduct, IDPretrainConfig, train_id_pretrain,
+              "stage 1 of ID pre-training: user / item tables, dot product, in-batch softmax"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
