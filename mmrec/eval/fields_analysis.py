@@ -31,7 +31,8 @@ def field_blocks(model: Any) -> dict[str, tuple[torch.Tensor, bool]]:
     for entry in model.feature_map.features:
         for sub in entry.fields or [entry]:
             if sub.kind in ("categorical", "multi_categorical") and not sub.vocabulary_of:
-                block = model.features.field_table(sub.name).detach().cpu()
+                start = model.features.offsets[sub.name]  # sequence sub-fields included (field_table: flat only)
+                block = model.features.table.weight[start:start + sub.size].detach().cpu()
                 out[sub.name] = (block, sub.kind == "categorical" and sub.role != "sequence")
     return out
 
