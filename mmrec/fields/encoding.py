@@ -75,3 +75,17 @@ def fit_and_encode(fields: list[Field], sources: dict[str, EventSource],
         rows = len(next(iter(encoded[split].values())))
         log.info("fields: encoded %s: %d events in %.1fs", split, rows, time.perf_counter() - start)
     return feature_map, encoded
+
+
+def check_labels(feature_map: FeatureMap, data: dict[str, dict[str, torch.Tensor]], sources: dict[str, EventSource],
+                 monitor: str) -> None:
+    """Early stopping on validation AUC needs both classes in the validation split: otherwise one clear error."""
+    if monitor != "AUC":
+        return
+    for label in feature_map.labels:
+        values = torch.unique(data["valid"][label]).tolist()
+        if len(values) < 2:
+            raise FeatureError(f"{sources['valid'].name}: split 'valid', field '{label}': every event has label "
+                               f"{values[0]:g}; early stopping on validation AUC needs clicks and non-clicks "
+                               "(more events, or fields.train.monitor: LogLoss)")
+

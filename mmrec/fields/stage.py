@@ -25,7 +25,7 @@ from mmrec.data import resolve_dataset
 from mmrec.data.tables import Tables
 from mmrec.eval.fields_analysis import analyse_fields_model
 from mmrec.features import FeatureMap, parse_fields
-from mmrec.fields.encoding import embedding_fields, fit_and_encode, frozen_tables
+from mmrec.fields.encoding import check_labels, embedding_fields, fit_and_encode, frozen_tables
 from mmrec.fields.events import check_nonempty, event_sources, is_ctr_log, needs_tables
 from mmrec.fields.training import test_report, train_model
 from mmrec.pipeline import Stage, StageContext
@@ -42,6 +42,11 @@ def _summary(cfg: RecipeConfig, feature_map: FeatureMap, data: dict[str, dict[st
             **{f"n_{s}": int(len(t[label])) for s, t in data.items()},
             **{f"{label}_rate_{s}": round(float(t[label].float().mean()), 4) for s, t in data.items()},
             "labels": feature_map.labels, "field_sizes": feature_map.sizes()}
+
+
+def _number(value: float | None) -> float:
+    """A metric for a log line: NaN where it is undefined (AUC of a one-class split)."""
+    return float("nan") if value is None else value
 
 
 def _modalities_dir(ctx: StageContext) -> Path | None:
@@ -63,6 +68,7 @@ def run(ctx: StageContext) -> None:
     check_nonempty(sources)
     embeddings, pretrained = frozen_tables(fields, _modalities_dir(ctx), tables)
     feature_map, data = fit_and_encode(fields, sources, embeddings)
+    check_labels(feature_map, data, sources, fc.train.monitor)
     feature_map.save(ctx.out / "feature_map.json")
     results, per_seed = {}, {}
     for name in fc.models:
@@ -79,8 +85,8 @@ def run(ctx: StageContext) -> None:
                          "valid_AUC": trained.best_valid.get("AUC")})
             per_seed.setdefault(name, {})[seed] = {**runs[-1], "history": trained.history}
             log.info("fields %s seed %d: test AUC %.4f, LogLoss %.4f (best epoch %d of %d, valid AUC %.4f)", name,
-                     seed, report["overall"]["AUC"], report["overall"]["LogLoss"], trained.best_epoch,
-                     trained.epochs, trained.best_valid.get("AUC") or float("nan"))
+                     seed, _number(report["overall"]["AUC"]), report["overall"]["LogLoss"], trained.best_epoch,
+                     trained.epochs, _number(trained.best_valid.get("AUC")))
         results[name] = {**aggregate_seeds(runs), "seeds": list(cfg.seeds), "config": dataclasses.asdict(model.config),
                          "embedding_analysis": analysis,
                          "per_seed": [{"seed": s, "AUC": r["overall"]["AUC"], "LogLoss": r["overall"]["LogLoss"],
