@@ -83,7 +83,6 @@ def _run(args: argparse.Namespace) -> int:
 
     from mmrec.core.io import write_json
     from mmrec.eval.fields_report import render_run_report as render_report
-    from mmrec.fields.events import is_ctr_log
     from mmrec.pipeline import Pipeline
     from mmrec.preflight import check_recipe
     from mmrec.recipe import load_recipe
@@ -97,9 +96,7 @@ def _run(args: argparse.Namespace) -> int:
 
         transformers_logging.disable_progress_bar()  # its weight-loading bar: none in a log file
     run_dir = args.output or Path("runs") / cfg.name
-    stages = default_stages()
-    if is_ctr_log(cfg):  # a CTR log has no item / user tables: its recipe is the fields stage alone
-        stages = [s for s in stages if s.name == "fields"]
+    stages = default_stages(cfg)  # a CTR log's recipe is the fields stage alone (no item / user tables)
     planned = set(Pipeline(cfg, run_dir, stages).plan(args.stage))
     notes = check_recipe(cfg, planned)  # the recipe against the data's columns, before any stage runs
     group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
