@@ -17,6 +17,7 @@ from mmrec.fields.events import event_sources, is_ctr_log, time_split
 from mmrec.pipeline import Pipeline
 from mmrec.preflight import check_recipe
 from mmrec.recipe import load_recipe
+from mmrec.stages import default_stages
 
 CRITEO_SAMPLE = REPO / "tests" / "data" / "samples" / "criteo"
 
@@ -83,3 +84,20 @@ def test_unknown_trainer_option_stops_the_preflight(frappe_events):
     cfg = load_recipe(FRAPPE_RECIPE, [f"data.dataset={frappe_events}", "fields.train_overrides.zoo_fm.lrate=0.1"])
     with pytest.raises(Exception, match=r"fields.train_overrides.zoo_fm.lrate"):
         check_recipe(cfg, {"fields"})
+
+
+def test_the_plan_wants_encode_only_for_declared_vectors(frappe_events):
+    ml = REPO / "recipes" / "ml-100k-ctr.yaml"
+
+    def plan(cfg):
+        return Pipeline(cfg, "unused", default_stages(cfg)).plan(["fields"])
+
+    assert plan(load_recipe(ml)) == ["prepare", "encode", "fields"]
+    assert plan(load_recipe(ml, ["fields.modalities_dir=/somewhere"])) == ["prepare", "fields"]
+    without = load_recipe(ml)
+    without.features = [e for e in without.features if e["type"] != "embedding"]
+    assert plan(without) == ["prepare", "fields"]
+    frappe = load_recipe(FRAPPE_RECIPE, [f"data.dataset={frappe_events}"])
+    assert [s.name for s in default_stages(frappe)] == ["fields"] and plan(frappe) == ["fields"]
+    assert "fields" not in [s.name for s in default_stages(load_recipe(REPO / "recipes" / "ml-100k.yaml"))]
+

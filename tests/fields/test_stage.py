@@ -19,7 +19,7 @@ from mmrec.eval.ctr_metrics import auc
 from mmrec.eval.fields_report import render_run_report
 from mmrec.features import FeatureMap
 from mmrec.fields import stage as fields_stage
-from mmrec.hub import load_model
+from mmrec.hub import export_run_model, load_model
 from mmrec.pipeline import Pipeline
 
 def _run(cfg, run_dir):
@@ -57,6 +57,12 @@ def test_stage_trains_tests_saves_and_reports(frappe_events, tmp_path):
     assert "## Overall (test)" in text and "zoo_deepfm" in text and "IA (test lookups)" in text
     assert (run_dir / "fields" / "embedding_spectra_zoo_deepfm.png").stat().st_size > 1000
     assert "[fields](fields/report.md)" in (run_dir / "index.md").read_text()
+
+    # `mmrec push` picks the best fields model by test AUC and writes its card from the fields report
+    best = max(results, key=lambda m: results[m]["overall"]["AUC"]["mean"])
+    _, choice, _ = export_run_model(run_dir, tmp_path / "push")
+    assert (choice.split, choice.name, choice.seed) == ("fields", best, 0)
+    assert "| overall | 1000 |" in (tmp_path / "push" / "README.md").read_text()
 
 
 def test_failure_mid_stage_leaves_no_partial_artifact_and_the_rerun_completes(frappe_events, tmp_path, monkeypatch):
