@@ -90,7 +90,7 @@ def test_failure_mid_stage_leaves_no_partial_artifact_and_the_rerun_completes(fr
 def test_sigkill_inside_the_stage_then_rerun_through_the_cli(frappe_events, tmp_path):
     recipe = tmp_path / "slice.yaml"
     recipe.write_text(FRAPPE_RECIPE.read_text().replace("dataset: frappe", f"dataset: {frappe_events}")
-                      .replace("seeds: [0, 1, 2]", "seeds: [0]"))
+                      .replace("seeds: [0, 1, 2]", "seeds: [0]").replace("max_epochs: 100", "max_epochs: 2"))
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "mmrec", "run", str(recipe), "--output", str(tmp_path / "run")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
