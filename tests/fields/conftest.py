@@ -1,17 +1,13 @@
-"""A small real slice of Frappe as a bring-your-own events folder, and a recipe that runs the fields stage on it."""
+"""A small real slice of Frappe as a bring-your-own events folder (fixtures; helpers in fields_helpers.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from fields_helpers import SLICE
 
 from mmrec.data.frappe import load_frappe, resplit
-from mmrec.recipe import load_recipe
-
-REPO = Path(__file__).resolve().parents[2]
-FRAPPE_RECIPE = REPO / "recipes" / "frappe.yaml"
-SLICE = {"train": 4000, "valid": 1000, "test": 1000}
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +25,3 @@ def frappe_events(frappe_parts, tmp_path) -> Path:
     for split, rows in SLICE.items():
         frappe_parts[split].iloc[:rows].to_csv(folder / f"{split}.csv", index=False)
     return folder
-
-
-def slice_recipe(folder: Path, *overrides: str):
-    return load_recipe(FRAPPE_RECIPE, [f"data.dataset={folder}", "fields.models=[zoo_lr,zoo_deepfm]",
-                                       "fields.train.max_epochs=1", "seeds=[0]", *overrides])

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from conftest import FRAPPE_RECIPE, slice_recipe
+from fields_helpers import FRAPPE_RECIPE, slice_recipe
 
 from mmrec.cli import main
 from mmrec.core.hub_mixin import HubError

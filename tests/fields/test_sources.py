@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import FRAPPE_RECIPE, REPO
+from fields_helpers import FRAPPE_RECIPE, REPO
 
 from mmrec.data import DataError
 from mmrec.data.frappe import load_frappe, resplit

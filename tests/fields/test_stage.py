@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FRAPPE_RECIPE, REPO, slice_recipe
+from fields_helpers import FRAPPE_RECIPE, REPO, slice_recipe
 
 from mmrec.eval.ctr_metrics import auc
 from mmrec.eval.fields_report import render_run_report
