@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # Errors that are the user's input (recipe, data, saved model, run directory), by defining module.
 USER_ERRORS = {"mmrec.core.config": "ConfigError", "mmrec.data.errors": "DataError", "mmrec.pipeline": "RunLockedError",
-               "mmrec.core.hub_mixin": "HubError", "mmrec.core.io": "CorruptFileError"}
+               "mmrec.core.hub_mixin": "HubError", "mmrec.core.io": "CorruptFileError",
+               "mmrec.features.errors": "FeatureError"}
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -82,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     import datasets
 
     from mmrec.core.io import write_json
-    from mmrec.eval.report import render_report
+    from mmrec.eval.fields_report import render_run_report as render_report
     from mmrec.pipeline import Pipeline
     from mmrec.preflight import check_recipe
     from mmrec.recipe import load_recipe
@@ -96,7 +97,8 @@ def _run(args: argparse.Namespace) -> int:
 
         transformers_logging.disable_progress_bar()  # its weight-loading bar: none in a log file
     run_dir = args.output or Path("runs") / cfg.name
-    planned = set(Pipeline(cfg, run_dir, default_stages()).plan(args.stage))
+    stages = default_stages(cfg)  # a CTR log's recipe is the fields stage alone (no item / user tables)
+    planned = set(Pipeline(cfg, run_dir, stages).plan(args.stage))
     notes = check_recipe(cfg, planned)  # the recipe against the data's columns, before any stage runs
     group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
     if not group.is_main:
@@ -118,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
             logging.getLogger("mmrec").info("report updated: %s", run_dir / "index.html")
 
     try:
-        done = Pipeline(cfg, run_dir, default_stages(), on_stage=report_stage).run(args.stage)
+        done = Pipeline(cfg, run_dir, stages, on_stage=report_stage).run(args.stage)
     except Exception:
         if group.is_main:
             with contextlib.suppress(FileNotFoundError):  # nothing to report before prepare has finished
@@ -146,7 +148,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from mmrec.eval.report import render_report
+    from mmrec.eval.fields_report import render_run_report as render_report
 
     for path in render_report(args.run_dir):
         print(f"report: {path}")

@@ -52,6 +52,7 @@ TASK_CARDS = {
         "Cold = test events whose target item has at most the report's `cold_threshold` training interactions "
         "(EVALUATION.md); GAUC weighs each user's AUC by their test events."),
 }
+TASK_CARDS["fields"] = TASK_CARDS["ctr"]  # the fields stage's report: CTR models on the typed feature layer
 
 
 def model_card(hub_config: dict[str, Any], report: dict[str, Any] | None = None, model_key: str | None = None,

@@ -27,6 +27,7 @@ def test_ctr_stage_writes_the_report_contract(data_root, tmp_path):
     save_modalities(tmp_path / "enc", {"text": (torch.randn(n, 8, generator=g), torch.ones(n, dtype=torch.bool)),
                                        "image": (torch.randn(n, 8, generator=g), present)})
     cfg = load_recipe(RECIPE, ["seeds=[0,1]", "ctr.models=[lr,din_mm,din_te]", "ctr.max_epochs=1", "ctr.embed_dim=4",
+                               "fields.models=[]",  # the recipe's feature-layer models: tests/fields
                                f"ctr.modalities_dir={tmp_path / 'enc'}", "encode.encoders={}",
                                f"quantize.modalities_dir={tmp_path / 'enc'}", "quantize.nbits=4"])
     Pipeline(cfg, tmp_path / "run", default_stages()).run()
