@@ -36,6 +36,7 @@ from mmrec.models.semantic_sasrec import (
     SemanticSASRecConfig,
 )
 from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
+from mmrec.models.zoo.dare import DARE, DAREConfig
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
@@ -135,6 +136,11 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     # behaviour-sequence models on the feature layer (fields named by mmrec.models.zoo.history.HistoryConfig)
     ModelSpec("zoo_din", "fields", FieldDIN, FieldDINConfig, train_fields,
               "target attention (DIN) over the behaviour sequence + every flat field"),
+    # zoo II: DARE, TWIN, TLSI, TIM
+    ModelSpec("zoo_dare", "fields", DARE, DAREConfig, train_fields,
+              "top-k soft search over a long history with separate attention / representation embeddings (DARE); "
+              "zoo_twin: one shared table (TWIN)",
+              _variants(zoo_twin=Variant({"decoupled": False}))),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
