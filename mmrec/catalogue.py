@@ -46,6 +46,7 @@ from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
+from mmrec.models.zoo.tlsi import TLSI, TLSIConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
@@ -141,6 +142,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "top-k soft search over a long history with separate attention / representation embeddings (DARE); "
               "zoo_twin: one shared table (TWIN)",
               _variants(zoo_twin=Variant({"decoupled": False}))),
+    ModelSpec("zoo_tlsi", "fields", TLSI, TLSIConfig, train_fields,
+              "time-aware long-term attention (content + hour / weekday / age terms), a Δt-gated LSTM over recent "
+              "behaviours, gated fusion (Time Matters)"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
