@@ -46,6 +46,7 @@ from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
+from mmrec.models.zoo.tim import TIM, TIMConfig
 from mmrec.models.zoo.tlsi import TLSI, TLSIConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
@@ -145,6 +146,8 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_tlsi", "fields", TLSI, TLSIConfig, train_fields,
               "time-aware long-term attention (content + hour / weekday / age terms), a Δt-gated LSTM over recent "
               "behaviours, gated fusion (Time Matters)"),
+    ModelSpec("zoo_tim", "fields", TIM, TIMConfig, train_fields,
+              "target-aware temporal encoding, attention and representation (TIM, Tencent ads paper)"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
