@@ -161,5 +161,6 @@ def test_dare_finds_the_planted_relevant_behaviours_more_often_than_twin(planted
                                                            reduce_lr_on_plateau=False))
         hits[name], aucs[name] = _top_k_hit_rate(model, valid, relevant, 10), evaluate(model, valid)["AUC"]
     chance = 10 / HISTORY
-    assert hits["dare"] > 2 * chance and hits["dare"] > hits["twin"] + 0.2, (hits, aucs)
-    assert aucs["dare"] > aucs["twin"] + 0.03, (hits, aucs)
+    # measured over model seeds 0-2: DARE keeps 0.41-0.65 of them, TWIN 0.15-0.21, AUC gap 0.035-0.07
+    assert hits["dare"] > chance + 0.1 and hits["dare"] > hits["twin"] + 0.2, (hits, aucs)
+    assert aucs["dare"] > aucs["twin"] + 0.02, (hits, aucs)

@@ -127,7 +127,7 @@ class DARE(ZooModel):
         """(H,) recency index of each window column: the last (most recent) 1, the first H; the target is 0."""
         return torch.arange(mask.shape[1], 0, -1, device=mask.device)
 
-    def _search_inputs(self, batch, emb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def search_inputs(self, batch, emb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Representation query (B, W), behaviours (B, H, W) and mask, and the search scores (B, H)."""
         target, (keys, mask) = self.history.target(emb), self.history.behaviours(emb)
         recency = self._recency(mask)
@@ -154,13 +154,13 @@ class DARE(ZooModel):
     def attention_scores(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The search scores (B, H) of the recent window and its mask (what the top-k keeps)."""
         batch = self.features.pack(batch)
-        _, _, mask, scores = self._search_inputs(batch, self.features(batch))
+        _, _, mask, scores = self.search_inputs(batch, self.features(batch))
         return scores, mask
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = self.features.pack(batch)
         emb = self.features(batch)
-        query, values, mask, scores = self._search_inputs(batch, emb)
+        query, values, mask, scores = self.search_inputs(batch, emb)
         interest = soft_search(scores, mask, values, self.config.top_k)
         if self.training and self.auxiliary is not None:
             full = full_attention(scores, mask, values)
