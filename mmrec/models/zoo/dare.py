@@ -123,14 +123,10 @@ class DARE(ZooModel):
         self.auxiliary = prelu_tower(2 * width, [200], config.batch_norm, 0.0) if config.auxiliary_weight else None
         self._auxiliary_logits: torch.Tensor | None = None
 
-    def _recency(self, mask: torch.Tensor) -> torch.Tensor:
-        """(H,) recency index of each window column: the last (most recent) 1, the first H; the target is 0."""
-        return torch.arange(mask.shape[1], 0, -1, device=mask.device)
-
     def search_inputs(self, batch, emb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Representation query (B, W), behaviours (B, H, W) and mask, and the search scores (B, H)."""
         target, (keys, mask) = self.history.target(emb), self.history.behaviours(emb)
-        recency = self._recency(mask)
+        recency = self.history.recency(mask)
         query_time = key_time = None
         if self.time is not None:
             zero = torch.zeros(target.shape[0], dtype=torch.long, device=target.device)

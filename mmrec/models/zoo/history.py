@@ -102,3 +102,8 @@ class HistoryReader:
             local = batch[key][:, -self.max_history:]
             behaviours.append(torch.where(local > 0, local + self.offsets[key], 0))
         return target, torch.stack(behaviours, -1)
+
+    @staticmethod
+    def recency(mask: torch.Tensor) -> torch.Tensor:
+        """(H,) recency index of each window column: the last (most recent) 1, the first H; 0 is the target's."""
+        return torch.arange(mask.shape[1], 0, -1, device=mask.device)

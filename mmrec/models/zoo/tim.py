@@ -55,7 +55,7 @@ class TIM(ZooModel):
     def distances(self, emb, mask: torch.Tensor) -> torch.Tensor:
         """(B, H) index of p_Δ per behaviour (the target's is 0)."""
         if self.config.temporal == "position":
-            return torch.arange(mask.shape[1], 0, -1, device=mask.device).expand_as(mask)
+            return self.history.recency(mask).expand_as(mask)
         age = self.history.recent(emb, self.age_keys)[..., 0]
         bucket = torch.floor(age / self.config.age_bucket_width).long().clamp(0, self.config.age_buckets - 1)
         return bucket + 1
