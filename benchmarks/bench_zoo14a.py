@@ -3,7 +3,8 @@ and TIM on ml-100k CTR (the fields helper's events, ML100K_CTR_FIELDS.md), and D
 attention dimension. One thread; each cell (model, seed) is one training run, appended to the JSON as it ends, so
 a table is built by several short jobs and a finished cell is never rerun.
 
-    flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo14a.py table --models din,dare --seeds 0,1,2
+    flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo14a.py table [--models din,dare] [--seeds 0,1,2]
+        [--budget 480]    # rerun until every cell is in the JSON
     flock /tmp/mmrec-heavy.lock python benchmarks/bench_zoo14a.py search
     python benchmarks/bench_zoo14a.py report        # benchmarks/results/zoo14a.md from the JSON
 
@@ -95,13 +96,22 @@ def test_report(model, data: dict[str, torch.Tensor], frames: dict[str, pd.DataF
     return {"test": report["overall"], "cold": report["cold"], "warm": report["warm"]}
 
 
-def run_table(models: list[str], seeds: list[int], max_epochs: int, out: Path) -> None:
+def run_table(models: list[str], seeds: list[int], max_epochs: int, out: Path, budget: float) -> None:
+    """Every missing (model, seed) cell, seeds outermost; a cell starts only if its model's slowest earlier cell
+    (× 1.3) still fits in ``budget`` seconds from the job's start (a model never run before always starts)."""
+    started = time.perf_counter()
     fmap, data, frames = encoded_data()
     results = _load(out)
     table = results.setdefault("table", {})
-    for name in models:
-        for seed in seeds:
+    for seed in seeds:
+        for name in models:
             if str(seed) in table.get(name, {}):
+                continue
+            known = [c["fit_seconds"] for c in table.get(name, {}).values()]
+            expected = 1.3 * max(known) if known else 0.0
+            if time.perf_counter() - started + expected > budget:
+                print(f"budget of {budget:.0f} s: not starting {name} seed {seed} (expected {expected:.0f} s)",
+                      flush=True)
                 continue
             seed_all(seed)
             model = MODELS[name](fmap)
@@ -217,11 +227,14 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--max-epochs", type=int, default=8)
+    ap.add_argument("--budget", type=float, default=480.0,
+                    help="seconds: a cell starts only if it should end within them")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.what == "table":
-        run_table(args.models.split(","), [int(s) for s in args.seeds.split(",")], args.max_epochs, args.out)
+        run_table(args.models.split(","), [int(s) for s in args.seeds.split(",")], args.max_epochs, args.out,
+                  args.budget)
     elif args.what == "search":
         run_search(args.out)
     write_report(args.out)
