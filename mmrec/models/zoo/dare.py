@@ -101,9 +101,8 @@ class DARE(ZooModel):
         self.history = HistoryReader(self.features, config)
         d = config.embed_dim
         d_att = config.attention_dim or d
-        self.profile = [k for k in range(self.features.num_fields) if k not in self.history.target_index]
-        if not config.profile_fields:
-            self.profile = []
+        self.profile = ([k for k in range(self.features.num_fields) if k not in self.history.target_index]
+                        if config.profile_fields else [])
         self.time = nn.Embedding(config.max_history + 1, d) if config.time_part else None
         self.attention_table = self.attention_time = None
         if config.decoupled:
