@@ -36,6 +36,8 @@ from mmrec.models.semantic_sasrec import (
     SemanticSASRecConfig,
 )
 from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDCNv2, APGDCNv2Config, APGDeepFM
+from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
+from mmrec.models.zoo.dare import DARE, DAREConfig
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
@@ -55,6 +57,8 @@ from mmrec.models.zoo.multidomain.mmoe import MMoE, MMoEConfig
 from mmrec.models.zoo.multidomain.ple import PLE, PLEConfig
 from mmrec.models.zoo.multidomain.shared_bottom import SharedBottom, SharedBottomConfig
 from mmrec.models.zoo.stem import STEM, STEMConfig
+from mmrec.models.zoo.tim import TIM, TIMConfig
+from mmrec.models.zoo.tlsi import TLSI, TLSIConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
@@ -174,6 +178,16 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "shared + per-task embeddings, stop-gradient from each task into the others' (STEM / AME)"),
     ModelSpec("zoo_id_pretrain", "fields", IDDotProduct, IDPretrainConfig, train_id_pretrain,
               "stage 1 of ID pre-training: user / item tables, dot product, in-batch softmax"),
+    # zoo II: DARE, TWIN, TLSI, TIM
+    ModelSpec("zoo_dare", "fields", DARE, DAREConfig, train_fields,
+              "top-k soft search over a long history with separate attention / representation embeddings (DARE); "
+              "zoo_twin: one shared table (TWIN)",
+              _variants(zoo_twin=Variant({"decoupled": False}))),
+    ModelSpec("zoo_tlsi", "fields", TLSI, TLSIConfig, train_fields,
+              "time-aware long-term attention (content + hour / weekday / age terms), a Δt-gated LSTM over recent "
+              "behaviours, gated fusion (Time Matters)"),
+    ModelSpec("zoo_tim", "fields", TIM, TIMConfig, train_fields,
+              "target-aware temporal encoding, attention and representation (TIM, Tencent ads paper)"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

@@ -17,15 +17,18 @@ from mmrec.train.fields import FieldTrainConfig, evaluate, train_fields
 MODELS = {spec.name.removeprefix("zoo_"): (spec.model_class, spec.config_class) for spec in catalogue.rows("fields")}
 
 # Every zoo model must build on these fields with its default config: the behaviour sequence uses the
-# ml-100k CTR recipe's names (item / category, history.hist_item / hist_category), the sequence models' defaults.
+# ml-100k CTR recipe's names (item / category, history.hist_item / hist_category), the sequence models' defaults;
+# the context `when` and history.hist_hour / hist_weekday / hist_age are the time-aware models' (TLSI, TIM).
 FIELDS = [{"name": "user", "type": "categorical"}, {"name": "item", "type": "categorical"},
           {"name": "category", "type": "categorical"},
           {"name": "tags", "type": "multi_categorical"}, {"name": "price", "type": "numeric"},
           {"name": "dom", "type": "domain"}, {"name": "txt", "type": "embedding", "source": "item"},
+          {"name": "when", "type": "context", "source": "ts"},
           {"name": "history", "type": "sequence", "max_len": 6,
            "vocabulary_of": {"hist_item": "item", "hist_category": "category"},
            "fields": [{"name": "hist_item", "type": "categorical"}, {"name": "hist_category", "type": "categorical"},
-                      {"name": "hist_age", "type": "numeric"}]},
+                      {"name": "hist_age", "type": "numeric"}, {"name": "hist_hour", "type": "categorical"},
+                      {"name": "hist_weekday", "type": "categorical"}]},
           {"name": "click", "type": "label"}]
 
 
@@ -41,6 +44,9 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
                          "hist_item": ["|".join(map(str, rng.integers(0, 30, k))) for k in lengths],
                          "hist_category": ["|".join(map(str, rng.integers(0, 4, k))) for k in lengths],
                          "hist_age": ["|".join(f"{x:.2f}" for x in rng.gamma(2.0, 2.0, k)) for k in lengths],
+                         "ts": rng.integers(0, 10**9, n),
+                         "hist_hour": ["|".join(map(str, rng.integers(0, 24, k))) for k in lengths],
+                         "hist_weekday": ["|".join(map(str, rng.integers(0, 7, k))) for k in lengths],
                          "click": rng.integers(0, 2, n)})
 
 

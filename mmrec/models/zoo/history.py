@@ -14,7 +14,7 @@ import dataclasses
 
 import torch
 
-from mmrec.features.layer import FeatureLayer, FieldEmbeddings
+from mmrec.features.layer import PACKED, FeatureLayer, FieldEmbeddings
 from mmrec.models.zoo.base import MLPConfig
 
 
@@ -50,6 +50,7 @@ class HistoryReader:
             if name not in layer.categorical:
                 raise ValueError(f"target field '{name}' is not a flat categorical field "
                                  f"(categorical fields: {', '.join(layer.categorical)})")
+        self.subs, self.offsets, self.categorical = subs, layer.offsets, list(layer.categorical)
         self.sequence = config.sequence_field
         self.keys = [f"{config.sequence_field}.{name}" for name in config.history_fields]
         self.target_index = [layer.field_names.index(name) for name in config.target_fields]
@@ -65,3 +66,44 @@ class HistoryReader:
         parts = emb.sequences[self.sequence]
         keys = torch.cat([parts[k][:, -self.max_history:] for k in self.keys], -1)
         return keys, emb.masks[self.sequence][:, -self.max_history:]
+
+    def flat_index(self, names: list[str], option: str) -> list[int]:
+        """Columns of ``emb.flat`` of more flat categorical fields (context parts such as ``when.hour``);
+        ``option`` names the config key in the error."""
+        for name in names:
+            if name not in self.categorical:
+                raise ValueError(f"{option}: '{name}' is not a flat categorical field "
+                                 f"(categorical fields: {', '.join(self.categorical)})")
+        return [self.categorical.index(name) for name in names]
+
+    def extra_keys(self, names: list[str], kind: str, option: str) -> list[str]:
+        """Batch keys of more sub-fields of the same sequence (hour, weekday, age, ...), checked by name and kind."""
+        for name in names:
+            if name not in self.subs or self.subs[name].kind != kind:
+                raise ValueError(f"{option}: '{name}' is not a {kind} sub-field of '{self.sequence}' "
+                                 f"(sub-fields: {', '.join(self.subs)})")
+        return [f"{self.sequence}.{name}" for name in names]
+
+    def recent(self, emb: FieldEmbeddings, keys: list[str]) -> torch.Tensor:
+        """The most recent ``max_history`` events of more sub-fields: categorical ones concatenated (B, H, n·d),
+        numeric ones stacked (B, H, n)."""
+        parts = emb.sequences[self.sequence]
+        if parts[keys[0]].dim() == 2:
+            return torch.stack([parts[k][:, -self.max_history:] for k in keys], -1)
+        return torch.cat([parts[k][:, -self.max_history:] for k in keys], -1)
+
+    def rows(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of the feature layer's shared table for the target fields (B, T) and the recent behaviours'
+        history fields (B, H, T), 0 = padding: how a model indexes a second table laid out like the shared one
+        (DARE's attention embeddings). ``batch`` must be packed (:meth:`FeatureLayer.pack`)."""
+        target = batch[PACKED][:, self.target_index]
+        behaviours = []
+        for key in self.keys:
+            local = batch[key][:, -self.max_history:]
+            behaviours.append(torch.where(local > 0, local + self.offsets[key], 0))
+        return target, torch.stack(behaviours, -1)
+
+    @staticmethod
+    def recency(mask: torch.Tensor) -> torch.Tensor:
+        """(H,) recency index of each window column: the last (most recent) 1, the first H; 0 is the target's."""
+        return torch.arange(mask.shape[1], 0, -1, device=mask.device)
