@@ -36,7 +36,6 @@ from mmrec.models.semantic_sasrec import (
     SemanticSASRecConfig,
 )
 from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDCNv2, APGDCNv2Config, APGDeepFM
-from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
 from mmrec.models.zoo.dare import DARE, DAREConfig
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
