@@ -39,10 +39,12 @@ from mmrec.models.zoo.apg import APGDNN, APGConfig, APGDeepFM
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
+from mmrec.models.zoo.dfgr import DFGR, DFGRConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
+from mmrec.models.zoo.interleaved import Interleaved
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
 from mmrec.pad.config import PADConfig
@@ -135,6 +137,11 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     # behaviour-sequence models on the feature layer (fields named by mmrec.models.zoo.history.HistoryConfig)
     ModelSpec("zoo_din", "fields", FieldDIN, FieldDINConfig, train_fields,
               "target attention (DIN) over the behaviour sequence + every flat field"),
+    # zoo II: DPN, TARQ, DFGR
+    ModelSpec("zoo_dfgr", "fields", DFGR, DFGRConfig, train_fields,
+              "dual-flow (real / fake action) Transformer, masked QKV, one-pass multi-candidate scoring"),
+    ModelSpec("zoo_interleaved", "fields", Interleaved, DFGRConfig, train_fields,
+              "HSTU-style interleaved item / action tokens (2n long), DFGR's baseline"),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

@@ -25,7 +25,8 @@ FIELDS = [{"name": "user", "type": "categorical"}, {"name": "item", "type": "cat
           {"name": "history", "type": "sequence", "max_len": 6,
            "vocabulary_of": {"hist_item": "item", "hist_category": "category"},
            "fields": [{"name": "hist_item", "type": "categorical"}, {"name": "hist_category", "type": "categorical"},
-                      {"name": "hist_age", "type": "numeric"}]},
+                      {"name": "hist_age", "type": "numeric"},
+                      {"name": "hist_rating", "type": "categorical"}]},
           {"name": "click", "type": "label"}]
 
 
@@ -41,6 +42,7 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
                          "hist_item": ["|".join(map(str, rng.integers(0, 30, k))) for k in lengths],
                          "hist_category": ["|".join(map(str, rng.integers(0, 4, k))) for k in lengths],
                          "hist_age": ["|".join(f"{x:.2f}" for x in rng.gamma(2.0, 2.0, k)) for k in lengths],
+                         "hist_rating": ["|".join(map(str, rng.integers(1, 6, k))) for k in lengths],
                          "click": rng.integers(0, 2, n)})
 
 
