@@ -43,15 +43,18 @@ from mmrec.models.zoo.dfgr import DFGR, DFGRConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
+from mmrec.models.zoo.dpn import DPN, DPNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.interleaved import Interleaved
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
+from mmrec.models.zoo.tarq import TARQ, TARQConfig
 from mmrec.pad.config import PADConfig
 from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pad.train import align, train_pad
 from mmrec.train.fields import train_fields
+from mmrec.train.pattern_pretrain import train_dpn
 from mmrec.train.sequential import SequentialTrainer
 
 Task = Literal["sequential", "pad", "ctr", "fields"]
@@ -142,6 +145,13 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "dual-flow (real / fake action) Transformer, masked QKV, one-pass multi-candidate scoring"),
     ModelSpec("zoo_interleaved", "fields", Interleaved, DFGRConfig, train_fields,
               "HSTU-style interleaved item / action tokens (2n long), DFGR's baseline"),
+    ModelSpec("zoo_tarq", "fields", TARQ, TARQConfig, train_fields,
+              "two-tower pre-ranker, per-user target attention of every residual codeword, distilled from full TA",
+              _variants(zoo_tarq_full_ta=Variant({"mode": "target_attention"}),
+                        zoo_tarq_two_tower=Variant({"mode": "two_tower"}))),
+    ModelSpec("zoo_dpn", "fields", DPN, DPNConfig, train_dpn,
+              "target-pattern retrieval, denoising-pre-trained pattern Transformer, target pattern attention",
+              _variants(zoo_dpn_no_pretrain=Variant({"pretrain_epochs": 0}))),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
