@@ -71,16 +71,19 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from mmrec.core.hub_mixin import HubError
     from mmrec.core.io import CorruptFileError
     from mmrec.data.errors import DataError
+    from mmrec.features import FeatureError
     from mmrec.pipeline import RunLockedError
 
-    return ConfigError, DataError, RunLockedError, HubError, CorruptFileError, FileNotFoundError, KeyError
+    return (ConfigError, DataError, FeatureError, RunLockedError, HubError, CorruptFileError, FileNotFoundError,
+            KeyError)
 
 
 def _run(args: argparse.Namespace) -> int:
     import datasets
 
     from mmrec.core.io import write_json
-    from mmrec.eval.report import render_report
+    from mmrec.eval.fields_report import render_run_report as render_report
+    from mmrec.fields.events import is_ctr_log
     from mmrec.pipeline import Pipeline
     from mmrec.preflight import check_recipe
     from mmrec.recipe import load_recipe
@@ -94,7 +97,10 @@ def _run(args: argparse.Namespace) -> int:
 
         transformers_logging.disable_progress_bar()  # its weight-loading bar: none in a log file
     run_dir = args.output or Path("runs") / cfg.name
-    planned = set(Pipeline(cfg, run_dir, default_stages()).plan(args.stage))
+    stages = default_stages()
+    if is_ctr_log(cfg):  # a CTR log has no item / user tables: its recipe is the fields stage alone
+        stages = [s for s in stages if s.name == "fields"]
+    planned = set(Pipeline(cfg, run_dir, stages).plan(args.stage))
     notes = check_recipe(cfg, planned)  # the recipe against the data's columns, before any stage runs
     group = distributed.init_from_env()  # torchrun: join the process group; otherwise rank 0 of 1
     if not group.is_main:
@@ -116,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
             logging.getLogger("mmrec").info("report updated: %s", run_dir / "index.html")
 
     try:
-        done = Pipeline(cfg, run_dir, default_stages(), on_stage=report_stage).run(args.stage)
+        done = Pipeline(cfg, run_dir, stages, on_stage=report_stage).run(args.stage)
     except Exception:
         if group.is_main:
             with contextlib.suppress(FileNotFoundError):  # nothing to report before prepare has finished
@@ -144,7 +150,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from mmrec.eval.report import render_report
+    from mmrec.eval.fields_report import render_run_report as render_report
 
     for path in render_report(args.run_dir):
         print(f"report: {path}")

@@ -21,6 +21,7 @@ from mmrec.ctr.config import CTRConfig
 from mmrec.data import detect_format
 from mmrec.data.config import DataConfig
 from mmrec.data.errors import DataError
+from mmrec.fields.checks import check_fields
 from mmrec.recipe import RecipeConfig
 
 
@@ -29,6 +30,7 @@ def check_recipe(cfg: RecipeConfig, planned: set[str]) -> list[str]:
     returns one note per adjustment."""
     notes = _check_columns(cfg, "ctr" in planned)
     notes += _check_modalities(cfg, planned)
+    notes += check_fields(cfg, planned)  # the declared features' columns against the events
     return notes
 
 

@@ -110,13 +110,32 @@ class QuantizeConfig:
 
 @dataclasses.dataclass
 class FieldsConfig:
-    """CTR on the typed feature layer (the recipe's ``features`` declarations): catalogue models of task ``fields``
-    (``zoo_lr``, ``zoo_deepfm``, ...) and their training. The pipeline stage that runs them is not wired yet;
-    ``benchmarks/bench_frappe.py`` runs them on Frappe today."""
+    """The ``fields`` stage: CTR on the typed feature layer (the recipe's ``features`` declarations) with catalogue
+    models of task ``fields`` (``zoo_lr``, ``zoo_deepfm``, ...), each trained for every recipe seed.
+
+    The events: ml-100k (``mmrec.data.ml100k_ctr``), Frappe (seeded 8:1:1 re-split by the recipe's ``seed``),
+    Criteo (time split by ``split.ctr_*_fraction``), or a bring-your-own folder of ``train`` / ``valid`` / ``test``
+    ``.csv`` / ``.parquet`` files read in chunks of ``chunk_rows``. ``model_overrides`` / ``train_overrides``:
+    per model, its config fields / trainer settings over ``embed_dim`` / ``train`` (kept for models not listed, so
+    ``fields.models=[...]`` on the command line keeps each model's settings). ``user_field`` gives GAUC and
+    ``item_field`` the cold / warm / frequency-bin AUC, each where the features declare it. Embedding fields read
+    the encode stage's tables, or ``modalities_dir``'s.
+    """
 
     models: list[str] = dataclasses.field(default_factory=list)
     embed_dim: int = 10  # BARS default
     train: FieldTrainConfig = dataclasses.field(default_factory=FieldTrainConfig)
+    model_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    train_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    user_field: str = "user"
+    item_field: str = "item"
+    modalities_dir: str | None = None
+    chunk_rows: int = 100_000
+    analysis_events: int = 20_000  # test events the embedding analysis looks at (seeded subsample)
+
+    def validate(self) -> None:
+        if self.embed_dim < 1 or self.chunk_rows < 1 or self.analysis_events < 1:
+            raise ConfigError("fields.embed_dim, fields.chunk_rows and fields.analysis_events must be >= 1")
 
 
 @dataclasses.dataclass
@@ -158,6 +177,13 @@ class RecipeConfig:
                 raise ConfigError(str(exc)) from None
         for name in self.fields.models:
             catalogue.lookup(name, "fields.models", task="fields")
+        for name in [*self.fields.model_overrides, *self.fields.train_overrides]:  # listed models or not: the
+            catalogue.lookup(name, "fields overrides", task="fields")  # recipe keeps them for `fields.models=[...]`
+        for name, params in self.fields.model_overrides.items():
+            catalogue.model_config(name, params, f"fields.model_overrides.{name}", {"embed_dim": self.fields.embed_dim})
+        if self.fields.models and not self.features:
+            raise ConfigError(f"fields.models {self.fields.models} need the events' field declarations: add a "
+                              "'features:' list (see recipes/frappe.yaml)")
         if self.pad.enabled and self.pad.backbone not in self.train.models:
             raise ConfigError(f"pad.backbone '{self.pad.backbone}' must be one of train.models (it is PAD's anchor); "
                               f"train.models: {sorted(self.train.models) or 'none'}")

@@ -12,7 +12,7 @@ from mmrec.data.errors import DataError
 from mmrec.data.movielens import load_movielens_1m, load_movielens_20m, load_movielens_100k
 from mmrec.data.tables import Tables
 
-__all__ = ["DataError", "Tables", "detect_format", "load_tables", "resolve_dataset"]
+__all__ = ["CTR_LOGS", "DataError", "Tables", "detect_format", "load_tables", "resolve_dataset"]
 
 # format -> a file (glob) whose presence identifies the upstream layout, checked in this order
 _LAYOUTS = (
@@ -23,7 +23,11 @@ _LAYOUTS = (
     ("amazon-2018", "*_5.json*"),
     ("amazon-2023", "meta_*.jsonl*"),
     ("criteo", "train.txt"),
+    ("frappe", "x1_valid.libsvm"),
+    ("events", "train.csv"),
+    ("events", "train.parquet"),
 )
+CTR_LOGS = ("criteo", "frappe", "events")  # CTR event logs (no item / user tables): read by the fields stage
 
 
 def detect_format(folder: Path) -> str:
@@ -54,7 +58,7 @@ def load_tables(cfg: DataConfig) -> Tables:
     if fmt in ("amazon-2018", "amazon-2023"):
         return load_amazon(folder, fmt.removeprefix("amazon-"), cfg.text_fields, with_images,
                            duplicates=cfg.duplicates)
-    if fmt == "criteo":
-        raise DataError(folder, "criteo is a CTR log (no items or users): it is read by "
-                                "mmrec.data.criteo.load_criteo for the CTR feature stage, not into sequential tables")
+    if fmt in CTR_LOGS:
+        raise DataError(folder, f"{fmt} is a CTR log (no items or users): the fields stage reads it (recipe "
+                                "'features:' + 'fields.models'), not into sequential tables")
     return load_directory(folder, cfg.text_fields, cfg.image_field, duplicates=cfg.duplicates)

@@ -14,7 +14,8 @@ class DataConfig:
 
     dataset: str = "ml-100k"  # a built-in name (looked up under $MMREC_DATA or downloaded) or a directory
     format: Literal["auto", "movielens", "movielens-1m", "movielens-20m", "amazon-2018", "amazon-2023", "criteo",
-                    "directory"] = "auto"  # auto: told apart by the files in the folder
+                    "frappe", "events", "directory"] = "auto"  # auto: told apart by the files in the folder
+    # (frappe: the BARS x1 libsvm parts; events: train / valid / test .csv or .parquet CTR events)
     text_fields: list[str] = dataclasses.field(default_factory=lambda: ["title", "genres"])
     image_field: str | None = "image"
     min_user_interactions: int = 3

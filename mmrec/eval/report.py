@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from mmrec.eval.report_plots import plot_bins, plot_frequency
 from mmrec.eval.report_summary import cost_line, stage_costs, summary_lines
 
 HEADLINE = "NDCG@10"
-HEADLINES = {"sequential": HEADLINE, "ctr": "AUC"}  # the metric models are compared by, per task
+HEADLINES = {"sequential": HEADLINE, "ctr": "AUC", "fields": "AUC"}  # the metric models are compared by, per task
 COMMON_GLOSSARY = [
     ("frequency bins", "bin 0 = items never seen in training; bins 1.. cut the seen items by training count into "
                        "groups carrying equal numbers of training interactions (popular items in the last bins)"),
@@ -47,7 +48,7 @@ CTR_GLOSSARY = [
     *COMMON_GLOSSARY,
     *EMBEDDING_GLOSSARY,
 ]
-GLOSSARIES = {"sequential": SEQUENTIAL_GLOSSARY, "ctr": CTR_GLOSSARY}
+GLOSSARIES = {"sequential": SEQUENTIAL_GLOSSARY, "ctr": CTR_GLOSSARY, "fields": CTR_GLOSSARY}
 
 
 def collect(run_dir: Path) -> tuple[dict, dict, dict]:
@@ -56,10 +57,11 @@ def collect(run_dir: Path) -> tuple[dict, dict, dict]:
     if not stages_file.is_file():
         raise FileNotFoundError(f"{run_dir} is not a finished mmrec run (no stages.json)")
     stages = json.loads(stages_file.read_text())
-    if "prepare" not in stages:
+    if "prepare" not in stages and "fields" not in stages:  # a CTR log's run has the fields stage alone
         raise FileNotFoundError(f"{run_dir}: the prepare stage has not finished, nothing to report yet")
     recipe = json.loads((run_dir / "recipe.json").read_text())
-    stats = json.loads((run_dir / stages["prepare"] / "stats.json").read_text())
+    stats = json.loads((run_dir / stages["prepare"] / "stats.json").read_text()) if "prepare" in stages else \
+        {"tables": {"dataset": recipe["data"]["dataset"]}, "splits": {}}
     results: dict[str, dict] = {}
     for rel in stages.values():
         path = run_dir / rel / "results.json"
@@ -136,6 +138,8 @@ def _bin_table(models: dict, metric: str, cases: str) -> tuple[str, list[str], l
 
 def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table the report shows; shared by Markdown and HTML."""
+    if "tables" in report:  # built by the report's own module (the fields report: mmrec.eval.fields_report)
+        return report["tables"]
     models, ks = report["models"], report["headline"]
     out = []
     if not models:
@@ -285,8 +289,13 @@ def _train_counts(run_dir: Path, stages: dict, split: str) -> np.ndarray | None:
     return (CTRSplit if split == "ctr" else SequentialSplit).load(folder).item_train_counts()
 
 
-def render_report(run_dir: str | Path) -> list[Path]:
-    """Write ``<split>/report.{json,md,html}`` (+ PNGs) for every split, plus ``index.{md,html}``."""
+def render_report(run_dir: str | Path, extra: Sequence[Callable[..., list[tuple[str, str, Path]]]] = ()
+                  ) -> list[Path]:
+    """Write ``<split>/report.{json,md,html}`` (+ PNGs) for every split, plus ``index.{md,html}``.
+
+    ``extra``: renderers of further reports (the fields stage's), each called as ``(run_dir, recipe, stages,
+    state, notes, cost)`` and returning ``(name, one-line summary, report.json path)`` per report it wrote; the
+    index lists them after the splits."""
     run_dir = Path(run_dir)
     recipe, stats, results = collect(run_dir)
     stages = json.loads((run_dir / "stages.json").read_text())
@@ -337,6 +346,10 @@ def render_report(run_dir: str | Path) -> list[Path]:
         write_text(folder / "report.html", _html(report, images))
         written.append(folder / "report.json")
         entries.append((split, f"{len(models)} model(s)" + "".join(f"; {x}" for x in report["summary"][:-1])))
+    for render in extra:
+        for name, text, path in render(run_dir, recipe, stages, state, notes, cost):
+            entries.append((name, text))
+            written.append(path)
     write_text(run_dir / "index.md", f"# {title}\n\n" + "".join(f"**{line}**\n\n" for line in state) + "".join(
         f"- [{split}]({split}/report.md) ([html]({split}/report.html)): {text}\n" for split, text in entries)
         + f"\n{cost}\n")

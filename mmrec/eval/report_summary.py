@@ -11,7 +11,8 @@ import json
 import math
 from pathlib import Path
 
-BACKBONES = {"sequential": ("sasrec", "gru4rec"), "ctr": ("din", "lr")}  # the ID-only reference, first present
+BACKBONES = {"sequential": ("sasrec", "gru4rec"), "ctr": ("din", "lr"),  # the ID-only reference, first present
+             "fields": ("zoo_din", "zoo_lr")}
 
 
 def _value(metric) -> tuple[float, float, int] | None:

@@ -11,6 +11,7 @@ the cost.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import time
 
@@ -23,6 +24,7 @@ from mmrec.models.zoo.base import ZooModel
 from mmrec.train.ranking_loss import RankingLossConfig, click_logit, ctr_loss
 
 MIN_LR, LR_FACTOR, MIN_DELTA = 1e-6, 0.1, 1e-6  # FuxiCTR's plateau rule
+log = logging.getLogger("mmrec")
 
 
 @dataclasses.dataclass
@@ -124,6 +126,8 @@ def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[st
         metrics = evaluate(model, valid, config.eval_batch_size)
         lr = optimiser.param_groups[0]["lr"]
         history.append({"epoch": epoch, "train_bce": float(torch.stack(losses).mean()), "lr": lr, **metrics})
+        log.info("epoch %d: train BCE %.4f, valid AUC %.4f, LogLoss %.4f (lr %.0e)", epoch, history[-1]["train_bce"],
+                 metrics["AUC"] or float("nan"), metrics["LogLoss"], lr)
         value = sign * metrics[config.monitor]
         if value > best + MIN_DELTA:
             best, best_epoch, bad_epochs = value, epoch, 0
