@@ -151,7 +151,7 @@ def _verdict(a: list[float], relation: str, b: list[float]) -> str:
     """'<': b above a by > 2 std; '≤': b not below a by > 2 std (std = the larger of the two; 0 with one seed)."""
     gap, spread = np.mean(b) - np.mean(a), 2 * max(np.std(a), np.std(b))
     held = gap > spread if relation == "<" else gap >= -spread
-    return "held" if held else "not held"
+    return ("held" if held else "not held") + ("" if min(len(a), len(b)) > 1 else " (1 seed: direction only)")
 
 
 def table(args) -> None:
