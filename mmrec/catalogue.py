@@ -40,12 +40,15 @@ from mmrec.models.zoo.dare import DARE, DAREConfig
 from mmrec.models.zoo.dcnv2 import DCNv2, DCNv2Config
 from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
+from mmrec.models.zoo.dfgr import DFGR, DFGRConfig
 from mmrec.models.zoo.dhen import DHEN, DHENConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
+from mmrec.models.zoo.dpn import DPN, DPNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.id_pretrain import IDDotProduct, IDPretrainConfig
+from mmrec.models.zoo.interleaved import Interleaved
 from mmrec.models.zoo.ipa import IPA, PFL, IPAConfig, PFLConfig
 from mmrec.models.zoo.lr import LR
 from mmrec.models.zoo.lr import LRConfig as FieldLRConfig
@@ -56,6 +59,7 @@ from mmrec.models.zoo.multidomain.mmoe import MMoE, MMoEConfig
 from mmrec.models.zoo.multidomain.ple import PLE, PLEConfig
 from mmrec.models.zoo.multidomain.shared_bottom import SharedBottom, SharedBottomConfig
 from mmrec.models.zoo.stem import STEM, STEMConfig
+from mmrec.models.zoo.tarq import TARQ, TARQConfig
 from mmrec.models.zoo.tim import TIM, TIMConfig
 from mmrec.models.zoo.tlsi import TLSI, TLSIConfig
 from mmrec.pad.config import PADConfig
@@ -65,6 +69,7 @@ from mmrec.pad.train import align, train_pad
 from mmrec.train.fields import train_fields
 from mmrec.train.id_pretrain import train_id_pretrain
 from mmrec.train.multitask import train_multitask
+from mmrec.train.pattern_pretrain import train_dpn
 from mmrec.train.sequential import SequentialTrainer
 
 Task = Literal["sequential", "pad", "ctr", "fields"]
@@ -187,6 +192,18 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "behaviours, gated fusion (Time Matters)"),
     ModelSpec("zoo_tim", "fields", TIM, TIMConfig, train_fields,
               "target-aware temporal encoding, attention and representation (TIM, Tencent ads paper)"),
+    # zoo II: DPN, TARQ, DFGR
+    ModelSpec("zoo_dfgr", "fields", DFGR, DFGRConfig, train_fields,
+              "dual-flow (real / fake action) Transformer, masked QKV, one-pass multi-candidate scoring"),
+    ModelSpec("zoo_interleaved", "fields", Interleaved, DFGRConfig, train_fields,
+              "HSTU-style interleaved item / action tokens (2n long), DFGR's baseline"),
+    ModelSpec("zoo_tarq", "fields", TARQ, TARQConfig, train_fields,
+              "two-tower pre-ranker, per-user target attention of every residual codeword, distilled from full TA",
+              _variants(zoo_tarq_full_ta=Variant({"mode": "target_attention"}),
+                        zoo_tarq_two_tower=Variant({"mode": "two_tower"}))),
+    ModelSpec("zoo_dpn", "fields", DPN, DPNConfig, train_dpn,
+              "target-pattern retrieval, denoising-pre-trained pattern Transformer, target pattern attention",
+              _variants(zoo_dpn_no_pretrain=Variant({"pretrain_epochs": 0}))),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

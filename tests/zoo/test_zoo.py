@@ -28,7 +28,7 @@ FIELDS = [{"name": "user", "type": "categorical"}, {"name": "item", "type": "cat
            "vocabulary_of": {"hist_item": "item", "hist_category": "category"},
            "fields": [{"name": "hist_item", "type": "categorical"}, {"name": "hist_category", "type": "categorical"},
                       {"name": "hist_age", "type": "numeric"}, {"name": "hist_hour", "type": "categorical"},
-                      {"name": "hist_weekday", "type": "categorical"}]},
+                      {"name": "hist_weekday", "type": "categorical"}, {"name": "hist_rating", "type": "categorical"}]},
           {"name": "click", "type": "label"}]
 
 
@@ -47,6 +47,7 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
                          "ts": rng.integers(0, 10**9, n),
                          "hist_hour": ["|".join(map(str, rng.integers(0, 24, k))) for k in lengths],
                          "hist_weekday": ["|".join(map(str, rng.integers(0, 7, k))) for k in lengths],
+                         "hist_rating": ["|".join(map(str, rng.integers(1, 6, k))) for k in lengths],
                          "click": rng.integers(0, 2, n)})
 
 

@@ -107,3 +107,27 @@ class HistoryReader:
     def recency(mask: torch.Tensor) -> torch.Tensor:
         """(H,) recency index of each window column: the last (most recent) 1, the first H; 0 is the target's."""
         return torch.arange(mask.shape[1], 0, -1, device=mask.device)
+
+def sequence_subfield(layer: FeatureLayer, sequence_field: str, name: str, kind: str = "categorical") -> str:
+    """The batch / embedding key (``<sequence>.<name>``) of one sub-field of a sequence, checked to exist with
+    ``kind``: one error naming the field and the sub-fields there are."""
+    sequences = {e.name: e for e in layer.seqs}
+    if sequence_field not in sequences:
+        raise ValueError(f"sequence_field '{sequence_field}' is not a sequence field of the feature map "
+                         f"(sequences: {', '.join(sequences) or 'none'})")
+    subs = {s.name.split(".", 1)[1]: s for s in sequences[sequence_field].fields}
+    if name not in subs or subs[name].kind != kind:
+        raise ValueError(f"'{name}' is not a {kind} sub-field of '{sequence_field}' (sub-fields: {', '.join(subs)})")
+    return f"{sequence_field}.{name}"
+
+
+def token_flags(layer: FeatureLayer, key: str, tokens: list[str]) -> torch.Tensor:
+    """(size,) bool over a categorical (sub-)field's local indices: True where the value is one of ``tokens``
+    (e.g. which ratings count as a positive action); padding and out-of-vocabulary are False."""
+    entry = next(sub for e in layer.feature_map.features for sub in (e.fields or [e]) if sub.name == key)
+    vocab = layer.feature_map.entry(entry.vocabulary_of).vocab if entry.vocabulary_of else entry.vocab
+    unknown = sorted(set(tokens) - set(vocab))
+    if unknown:
+        raise ValueError(f"field '{key}': values {unknown} are not in its vocabulary ({', '.join(vocab[:20])}...)")
+    wanted = set(tokens)
+    return torch.tensor([False, False] + [v in wanted for v in vocab])
