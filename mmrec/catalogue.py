@@ -41,6 +41,7 @@ from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
+from mmrec.models.zoo.din_mm import DINMM, DINMMConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
 from mmrec.models.zoo.lr import LR
@@ -135,6 +136,11 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     # behaviour-sequence models on the feature layer (fields named by mmrec.models.zoo.history.HistoryConfig)
     ModelSpec("zoo_din", "fields", FieldDIN, FieldDINConfig, train_fields,
               "target attention (DIN) over the behaviour sequence + every flat field"),
+    # feature-layer DIN family and Diff-MSIN (*_te: item_side triple, built with item_counts from the training events)
+    ModelSpec("zoo_din_mm", "fields", DINMM, DINMMConfig, train_fields,
+              "DIN whose target and behaviour vectors also carry the items' frozen content vectors",
+              _variants(zoo_din_te=Variant({"modalities": [], "item_side": "triple"}),
+                        zoo_din_mm_te=Variant({"item_side": "triple"}))),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}
