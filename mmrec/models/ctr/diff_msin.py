@@ -186,7 +186,8 @@ class TargetAttention(nn.Module):
 
 def synergy_channels(specific_experts: nn.ModuleList, common: nn.Module, synergy: nn.Module,
                      src: SynergyDiffusion | None, xs: list[torch.Tensor], present: list[torch.Tensor],
-                     masks: list[torch.Tensor] | None, eps_loss: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+                     masks: list[torch.Tensor] | None, eps_loss: bool
+                     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """MFE, then SRC when ``src`` is given: the channels [H_1..H_M, H_c, h_syn] of modality inputs ``xs`` (each
     (..., d), ``present`` masks of the items having that modality) and SRC's ε loss (training only). Shared by
     the CTRBatch model and the feature-layer one (:mod:`mmrec.models.zoo.diff_msin`)."""
