@@ -25,7 +25,7 @@ import torch
 from mmrec.core.io import write_json
 from mmrec.features import schema
 from mmrec.features.errors import FeatureError, where
-from mmrec.features.values import labels01, numbers, token_lists, tokens
+from mmrec.features.values import flat_lists, labels01, numbers, token_codes
 
 FORMAT_VERSION = 1
 PAD, OOV = 0, 1
@@ -106,13 +106,14 @@ class _Fitter:
     def update(self, frame: pd.DataFrame, source: str, offset: int) -> None:
         e = self.entry
         if e.role == "sequence":  # one list per event: fit on the flattened values
-            flat = [t for row in token_lists(frame[e.source], e.sep) for t in row]
-            frame, offset = pd.DataFrame({e.source: pd.Series(flat, dtype=object)}), 0
+            frame, offset = pd.DataFrame({e.source: flat_lists(frame[e.source], e.sep)[0]}), 0
             source = f"{source} (flattened sequence values)"
         if e.kind in ("categorical", "multi_categorical") and not e.derive:
-            values = tokens(frame[e.source]) if e.kind == "categorical" else \
-                [t for row in token_lists(frame[e.source], e.sep) for t in row]
-            self.counts.update(v for v in values if v is not None)
+            distinct, inverse = token_codes(frame[e.source] if e.kind == "categorical"
+                                            else flat_lists(frame[e.source], e.sep)[0])
+            for token, count in zip(distinct, np.bincount(inverse, minlength=len(distinct))):
+                if token is not None and count:
+                    self.counts[token] += int(count)
         elif e.kind == "numeric":
             x = _numeric(e, frame, source, offset, normalise=False)
             x = x[~np.isnan(x)]
@@ -151,24 +152,31 @@ def _numeric(e: Entry, frame: pd.DataFrame, source: str, offset: int, normalise:
     return (x - s["mean"]) / s["std"]
 
 
-def _lookup(vocab_index: pd.Index, values: np.ndarray) -> np.ndarray:
-    """Local indices: vocabulary position + 2, OOV 1, missing 0."""
-    found = vocab_index.get_indexer(pd.Index(values, dtype=object))
+def _lookup(vocab_index: pd.Index, column: pd.Series) -> np.ndarray:
+    """Local indices of a column's tokens: vocabulary position + 2, OOV 1, missing 0 (looked up once per distinct)."""
+    distinct, inverse = token_codes(column)
+    found = vocab_index.get_indexer(pd.Index(distinct, dtype=object))
     out = np.where(found >= 0, found + 2, OOV)
-    out[pd.isna(values)] = PAD
-    return out
+    out[pd.isna(distinct)] = PAD
+    return out[inverse]
 
 
-def _padded(rows: list[list[str]], index: pd.Index, max_len: int, keep_last: bool) -> np.ndarray:
-    out = np.zeros((len(rows), max_len), dtype=np.int64)
-    for i, row in enumerate(rows):
-        row = row[-max_len:] if keep_last else row[:max_len]
-        if row:
-            ids = _lookup(index, np.array(row, dtype=object))
-            if keep_last:
-                out[i, max_len - len(ids):] = ids
-            else:
-                out[i, :len(ids)] = ids
+def _positions(lengths: np.ndarray, max_len: int, keep_last: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For values flattened row by row: which are kept (the last / first ``max_len`` of each row), and the kept
+    ones' row and column in an (N, max_len) matrix (left-padded when ``keep_last``, else right-padded)."""
+    rows_of = np.repeat(np.arange(len(lengths)), lengths)
+    within = np.arange(len(rows_of)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    dropped = np.maximum(lengths - max_len, 0)[rows_of]
+    keep = within >= dropped if keep_last else within < max_len
+    cols = within - dropped + (max_len - np.minimum(lengths, max_len))[rows_of] if keep_last else within
+    return keep, rows_of[keep], cols[keep]
+
+
+def _padded(flat: pd.Series, lengths: np.ndarray, index: pd.Index, max_len: int, keep_last: bool) -> np.ndarray:
+    """Per row, the local indices of its tokens in an (N, max_len) matrix (0 = padding)."""
+    out = np.zeros((len(lengths), max_len), dtype=np.int64)
+    keep, rows, cols = _positions(lengths, max_len, keep_last)
+    out[rows, cols] = _lookup(index, flat[keep])
     return out
 
 
@@ -290,36 +298,31 @@ class FeatureMap:
             part = np.floor(ts / 3600) % 24 if e.derive == "hour" else (np.floor(ts / 86400) + 3) % 7
             return np.where(np.isnan(part), PAD, np.nan_to_num(part) + 2).astype(np.int64)
         if e.kind in ("categorical", "embedding"):
-            ids = _lookup(self._vocab_index(e), tokens(frame[e.source]))
+            ids = _lookup(self._vocab_index(e), frame[e.source])
             return np.where(ids <= OOV, 0, ids - 1) if e.kind == "embedding" else ids  # embedding row 0 = none
         if e.kind == "multi_categorical":
-            return _padded(token_lists(frame[e.source], e.sep), self._vocab_index(e), e.max_len, keep_last=False)
+            return _padded(*flat_lists(frame[e.source], e.sep), self._vocab_index(e), e.max_len, keep_last=False)
         if e.kind == "numeric":
             return _numeric(e, frame, source, offset).astype(np.float32)
         return labels01(frame[e.source], source, e.name, offset)
 
     def _encode_sequence(self, e: Entry, frame: pd.DataFrame, source: str, offset: int) -> dict[str, np.ndarray]:
-        lists = {sub.name: token_lists(frame[sub.source], e.sep) for sub in e.fields}
-        lengths = np.array([[len(r) for r in rows] for rows in lists.values()])
+        lists = {sub.name: flat_lists(frame[sub.source], e.sep) for sub in e.fields}
+        lengths = np.array([n for _, n in lists.values()])
         bad = np.flatnonzero((lengths != lengths[0]).any(axis=0))
         if len(bad):
             raise FeatureError(f"{where(source, e.name, offset + int(bad[0]) + 1)}: its sub-fields hold lists of "
                                f"different lengths {lengths[:, bad[0]].tolist()}")
         out = {}
         for sub in e.fields:
-            rows = lists[sub.name]
+            flat, counts = lists[sub.name]
             if sub.kind == "categorical":
-                out[sub.name] = _padded(rows, self._vocab_index(sub), e.max_len, keep_last=True)
+                out[sub.name] = _padded(flat, counts, self._vocab_index(sub), e.max_len, keep_last=True)
                 continue
-            tails = [row[-e.max_len:] for row in rows]
-            flat = pd.DataFrame({sub.source: pd.Series([t for row in tails for t in row], dtype=object)})
-            x = _numeric(sub, flat, f"{source} (flattened sequence values)", 0).astype(np.float32)
-            values = np.full((len(rows), e.max_len), np.nan, dtype=np.float32)
-            lengths = np.array([len(t) for t in tails])
-            rows_of = np.repeat(np.arange(len(rows)), lengths)
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            cols = e.max_len - lengths[rows_of] + (np.arange(len(x)) - starts[rows_of])
-            values[rows_of, cols] = x
+            keep, rows, cols = _positions(counts, e.max_len, keep_last=True)
+            tails = pd.DataFrame({sub.source: flat[keep].reset_index(drop=True)})
+            values = np.full((len(counts), e.max_len), np.nan, dtype=np.float32)
+            values[rows, cols] = _numeric(sub, tails, f"{source} (flattened sequence values)", 0)
             out[sub.name] = values
         return out
 
