@@ -42,8 +42,11 @@ from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.dfgr import DFGR, DFGRConfig
 from mmrec.models.zoo.dhen import DHEN, DHENConfig
+from mmrec.models.zoo.diff_msin import DiffMSIN as FieldDiffMSIN
+from mmrec.models.zoo.diff_msin import DiffMSINConfig as FieldDiffMSINConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
 from mmrec.models.zoo.din import DINConfig as FieldDINConfig
+from mmrec.models.zoo.din_mm import DINMM, DINMMConfig
 from mmrec.models.zoo.dnn import DNN, DNNConfig
 from mmrec.models.zoo.dpn import DPN, DPNConfig
 from mmrec.models.zoo.fm import FM, FMConfig
@@ -204,6 +207,17 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("zoo_dpn", "fields", DPN, DPNConfig, train_dpn,
               "target-pattern retrieval, denoising-pre-trained pattern Transformer, target pattern attention",
               _variants(zoo_dpn_no_pretrain=Variant({"pretrain_epochs": 0}))),
+    # feature-layer DIN family and Diff-MSIN (*_te: item_side triple, built with item_counts from the training events)
+    ModelSpec("zoo_din_mm", "fields", DINMM, DINMMConfig, train_fields,
+              "DIN whose target and behaviour vectors also carry the items' frozen content vectors",
+              _variants(zoo_din_te=Variant({"modalities": [], "item_side": "triple"}),
+                        zoo_din_mm_te=Variant({"item_side": "triple"}))),
+    ModelSpec("zoo_diff_msin", "fields", FieldDiffMSIN, FieldDiffMSINConfig, train_fields,
+              "Diff-MSIN: modality experts, SRC denoiser, decoupled channels, target-gated fusion + a DIN interest",
+              _variants(zoo_diff_msin_no_src=Variant({"use_src": False, "eps_weight": 0.0}),
+                        zoo_diff_msin_no_dec=Variant({"decouple_weight": 0.0}),
+                        zoo_diff_msin_no_image=Variant({"modalities": ["text"]}),
+                        zoo_diff_msin_te=Variant({"item_side": "triple"}))),
 )
 
 _BY_NAME: dict[str, tuple[ModelSpec, Variant]] = {}

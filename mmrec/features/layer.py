@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -115,6 +117,21 @@ class FeatureLayer(nn.Module):
         entry = self.feature_map.entry(name)
         start = self.offsets[name]
         return self.table.weight[start:start + entry.size]
+
+    def content_rows(self, item_field: str, embedding: str) -> torch.Tensor:
+        """(rows of ``item_field``'s vocabulary,) the row of embedding field ``embedding``'s frozen table for each
+        local index of the categorical ``item_field`` (0 = no vector: padding, out-of-vocabulary, an item the table
+        lacks). Behaviours carry the item field's indices (``vocabulary_of``), an embedding field its own rows:
+        a model keeps this as a buffer, once, to read the frozen vectors of its history items."""
+        item, frozen = self.feature_map.entry(item_field), self.feature_map.entry(embedding)
+        if item.kind != "categorical" or frozen.kind != "embedding":
+            raise ValueError(f"content_rows needs a categorical field and an embedding field, got '{item_field}' "
+                             f"({item.kind}) and '{embedding}' ({frozen.kind})")
+        if item.source != frozen.source:
+            raise ValueError(f"embedding field '{embedding}' is keyed by column '{frozen.source}', the categorical "
+                             f"field '{item_field}' reads column '{item.source}': they do not name the same items")
+        found = pd.Index(frozen.vocab, dtype=object).get_indexer(pd.Index(item.vocab, dtype=object))
+        return torch.from_numpy(np.concatenate([[0, 0], np.where(found >= 0, found + 1, 0)])).long()
 
     def _global(self, local: torch.Tensor, name: str) -> torch.Tensor:
         return torch.where(local > 0, local + self.offsets[name], 0)

@@ -186,6 +186,32 @@ class TargetAttention(nn.Module):
         return torch.einsum("bl,bld->bd", masked_softmax(scores, mask), history)
 
 
+def synergy_channels(specific_experts: nn.ModuleList, common: nn.Module, synergy: nn.Module,
+                     src: SynergyDiffusion | None, xs: list[torch.Tensor], present: list[torch.Tensor],
+                     masks: list[torch.Tensor] | None, eps_loss: bool
+                     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """MFE, then SRC when ``src`` is given: the channels [H_1..H_M, H_c, h_syn] of modality inputs ``xs`` (each
+    (..., d), ``present`` masks of the items having that modality) and SRC's ε loss (training only). Shared by
+    the CTRBatch model and the feature-layer one (:mod:`mmrec.models.zoo.diff_msin`)."""
+    stacked, avail = torch.stack(xs, -2), torch.stack(present, -1).unsqueeze(-1).float()
+    x_common = (stacked * avail).sum(-2) / avail.sum(-2).clamp_min(1.0)
+    specific = [expert(x) for expert, x in zip(specific_experts, xs)]
+    loss, states = None, specific
+    if src is not None:
+        states, loss = src(specific, masks, eps_loss=eps_loss)
+    return [*specific, common(x_common), synergy(torch.cat(states, -1)) + x_common], loss
+
+
+def decoupling_loss(channels: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """L_dec: mean cosine similarity between channels' sequence means, over channel pairs and non-empty histories."""
+    means = torch.stack([masked_mean(c, m) for c, m in zip(channels, masks)], 1)  # (B, C, d)
+    unit = F.normalize(means, dim=-1)
+    cos = unit @ unit.transpose(1, 2)
+    i, j = torch.triu_indices(len(channels), len(channels), offset=1)
+    has_history = masks[0].any(1).float()
+    return (cos[:, i, j].mean(1) * has_history).sum() / has_history.sum().clamp_min(1)
+
+
 class DiffMSIN(CTRModel):
     model_type = "diff_msin"
     config_class = DiffMSINConfig
@@ -241,15 +267,8 @@ class DiffMSIN(CTRModel):
     def channels(self, xs: list[torch.Tensor], present: list[torch.Tensor], diffuse: bool,
                  masks: list[torch.Tensor] | None = None) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """MFE (+ SRC when ``diffuse``): [H_1..H_M, H_c, h_syn] and the ε loss (training with SRC only)."""
-        stacked, avail = torch.stack(xs, -2), torch.stack(present, -1).unsqueeze(-1).float()
-        x_common = (stacked * avail).sum(-2) / avail.sum(-2).clamp_min(1.0)
-        specific = [expert(x) for expert, x in zip(self.specific, xs)]
-        eps_loss = None
-        states = specific
-        if diffuse and self.src is not None:
-            states, eps_loss = self.src(specific, masks, eps_loss=self.config.eps_weight > 0)
-        synergy = self.synergy(torch.cat(states, -1)) + x_common
-        return [*specific, self.common(x_common), synergy], eps_loss
+        return synergy_channels(self.specific, self.common, self.synergy, self.src if diffuse else None, xs, present,
+                                masks, eps_loss=self.config.eps_weight > 0)
 
     def forward(self, batch: CTRBatch) -> CTROutput:
         mask = batch.history_mask
@@ -280,10 +299,4 @@ class DiffMSIN(CTRModel):
 
     @staticmethod
     def decoupling(channels: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
-        """Mean cosine similarity between channels' sequence means, over channel pairs and non-empty histories."""
-        means = torch.stack([masked_mean(c, m) for c, m in zip(channels, masks)], 1)  # (B, C, d)
-        unit = F.normalize(means, dim=-1)
-        cos = unit @ unit.transpose(1, 2)
-        i, j = torch.triu_indices(len(channels), len(channels), offset=1)
-        has_history = masks[0].any(1).float()
-        return (cos[:, i, j].mean(1) * has_history).sum() / has_history.sum().clamp_min(1)
+        return decoupling_loss(channels, masks)
