@@ -151,14 +151,15 @@ def test_semantic_id_sasrec_round_trips_with_its_codes(tmp_path):
 @pytest.mark.parametrize("name", ["sasrec", "pad", "aligned_tower"])
 def test_folders_saved_in_format_1_still_load_with_the_same_scores(name):
     """Folders written before the restructuring (``format_v1/``, made by that version's code; PAD's config then
-    held an ExpertConfig) load and score exactly as they did."""
+    held an ExpertConfig) load and score as they did: to float rounding, since scoring now runs the last block for
+    the last position only (summation order differs; tests/test_scoring.py holds it to the full path)."""
     folder = REPO / "tests" / "hub" / "format_v1"
     expected = json.loads((folder / "scores.json").read_text())
     assert json.loads((folder / name / "config.json").read_text())["mmrec_format"] == 1
     model = load_model(folder / name)
     with torch.no_grad():
         scores = model.score(torch.tensor(expected["histories"]))
-    assert torch.equal(scores, torch.tensor(expected["scores"][name]))
+    torch.testing.assert_close(scores, torch.tensor(expected["scores"][name]), rtol=1e-6, atol=1e-6)  # measured 1.2e-7
 
 
 def test_a_newer_format_is_refused_by_name(tmp_path):
