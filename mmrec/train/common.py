@@ -36,16 +36,18 @@ def default_device() -> torch.device:
 
 @dataclasses.dataclass
 class EarlyStopping:
-    """Stop when the validation metric has not improved for ``patience`` evaluations (higher is better)."""
+    """Stop when the validation metric has not improved (by more than ``min_delta``) for ``patience`` evaluations
+    (higher is better)."""
 
     patience: int = 5
     best: float = -float("inf")
     best_epoch: int = -1
     bad_epochs: int = 0
+    min_delta: float = 0.0
 
     def step(self, value: float, epoch: int) -> bool:
         """Record ``value``; returns True if it is a new best."""
-        if value > self.best:
+        if value > self.best + self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             return True
         self.bad_epochs += 1

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from mmrec.eval.ctr_metrics import auc, logloss
 from mmrec.models.zoo.base import ZooModel
+from mmrec.train.common import EarlyStopping
 from mmrec.train.ranking_loss import RankingLossConfig, click_logit, ctr_loss
 
 MIN_LR, LR_FACTOR, MIN_DELTA = 1e-6, 0.1, 1e-6  # FuxiCTR's plateau rule
@@ -81,6 +82,12 @@ def _split(model: ZooModel, data: dict[str, torch.Tensor]) -> tuple[dict[str, to
     return inputs, data[model.label].float()
 
 
+def decay_lr(optimiser: torch.optim.Optimizer) -> None:
+    """FuxiCTR's plateau rule: a validation epoch that does not improve divides the learning rate by 10."""
+    for group in optimiser.param_groups:
+        group["lr"] = max(group["lr"] * LR_FACTOR, MIN_LR)
+
+
 def batch_loss(model: ZooModel, logits: torch.Tensor, labels: torch.Tensor,
                objective: RankingLossConfig) -> dict[str, torch.Tensor]:
     """``{"loss": objective + λ·½‖E‖², "bce": unweighted BCE}``; plain BCE is ``model.loss`` itself."""
@@ -104,7 +111,7 @@ def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[st
     n = labels.shape[0]
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     sign = 1.0 if config.monitor == "AUC" else -1.0
-    best, best_epoch, bad_epochs = -float("inf"), 0, 0
+    stopper = EarlyStopping(config.patience, min_delta=MIN_DELTA)
     best_state, history, step_seconds = None, [], 0.0
     started = time.perf_counter()
     for epoch in range(config.max_epochs):
@@ -128,21 +135,18 @@ def train_fields(model: ZooModel, train: dict[str, torch.Tensor], valid: dict[st
         history.append({"epoch": epoch, "train_bce": float(torch.stack(losses).mean()), "lr": lr, **metrics})
         log.info("epoch %d: train BCE %.4f, valid AUC %.4f, LogLoss %.4f (lr %.0e)", epoch, history[-1]["train_bce"],
                  metrics["AUC"] or float("nan"), metrics["LogLoss"], lr)
-        value = sign * metrics[config.monitor]
-        if value > best + MIN_DELTA:
-            best, best_epoch, bad_epochs = value, epoch, 0
+        if stopper.step(sign * metrics[config.monitor], epoch):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            bad_epochs += 1
             if config.reduce_lr_on_plateau:
-                for group in optimiser.param_groups:
-                    group["lr"] = max(group["lr"] * LR_FACTOR, MIN_LR)
-            if bad_epochs >= config.patience:
+                decay_lr(optimiser)
+            if stopper.should_stop:
                 break
     fit_seconds = time.perf_counter() - started
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    best_epoch = max(stopper.best_epoch, 0)
     kept = history[best_epoch]
     return FieldTrainResult(best_epoch, {"AUC": kept["AUC"], "LogLoss": kept["LogLoss"]}, len(history),
                             history, fit_seconds, step_seconds, len(history) * n / fit_seconds)

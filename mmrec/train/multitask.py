@@ -17,7 +17,8 @@ import torch
 
 from mmrec.eval.ctr_metrics import auc, logloss
 from mmrec.models.zoo.multidomain.base import MultiTaskModel
-from mmrec.train.fields import LR_FACTOR, MIN_DELTA, MIN_LR, FieldTrainConfig, FieldTrainResult, seed_all
+from mmrec.train.common import EarlyStopping
+from mmrec.train.fields import MIN_DELTA, FieldTrainConfig, FieldTrainResult, decay_lr, seed_all
 
 
 @dataclasses.dataclass
@@ -77,7 +78,8 @@ def train_multitask(model: MultiTaskModel, train: dict[str, torch.Tensor], valid
     optimiser = torch.optim.Adam(params, lr=config.lr)
     score = score or (lambda m: evaluate_tasks(m, valid, config.eval_batch_size))
     key, sign = config.monitor_key(), (1.0 if config.monitor == "AUC" else -1.0)
-    best, best_epoch, bad_epochs, best_state, history, step_seconds = -float("inf"), 0, 0, None, [], 0.0
+    stopper = EarlyStopping(config.patience, min_delta=MIN_DELTA)
+    best_state, history, step_seconds = None, [], 0.0
     started = time.perf_counter()
     for epoch in range(config.max_epochs):
         model.train()
@@ -101,20 +103,18 @@ def train_multitask(model: MultiTaskModel, train: dict[str, torch.Tensor], valid
         history.append({"epoch": epoch, "train_bce": float(torch.stack(losses).mean()),
                         "lr": optimiser.param_groups[0]["lr"], **metrics})
         value = sign * metrics[key] if metrics[key] is not None else -float("inf")
-        if value > best + MIN_DELTA:
-            best, best_epoch, bad_epochs = value, epoch, 0
+        if stopper.step(value, epoch):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            bad_epochs += 1
             if config.reduce_lr_on_plateau:
-                for group in optimiser.param_groups:
-                    group["lr"] = max(group["lr"] * LR_FACTOR, MIN_LR)
-            if bad_epochs >= config.patience:
+                decay_lr(optimiser)
+            if stopper.should_stop:
                 break
     fit_seconds = time.perf_counter() - started
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    best_epoch = max(stopper.best_epoch, 0)
     kept = {k: v for k, v in history[best_epoch].items() if k not in ("epoch", "train_bce", "lr")}
     return FieldTrainResult(best_epoch, kept, len(history), history, fit_seconds, step_seconds,
                             len(history) * n / fit_seconds)
