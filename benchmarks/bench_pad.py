@@ -31,7 +31,6 @@ import torch
 
 from mmrec.core.io import atomic_dir
 from mmrec.data import load_tables
-from mmrec.data.splits import EvalCases, SequentialSplit
 from mmrec.eval.config import EvalConfig
 from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.hub import load_model
@@ -61,22 +60,6 @@ STRENGTHS = {
 TFIDF = ContentKNNConfig()  # recipes/ml-100k.yaml's content_knn: 4,096 words, min_df 2
 
 
-def warm_holdout(split: SequentialSplit) -> SequentialSplit:
-    """The split with each user's last training item held out as the validation target (history: the rest).
-
-    On new-items every validation target is never seen in training: an ID-only model scores 0 there at every
-    epoch, and so does the aligned tower (measured: 0.0000 at each of 6 epochs), so early stopping on it keeps
-    epoch 0: PAD's anchor and tower would be 1-epoch models. Both (and the ``sasrec`` row) are trained and
-    selected on this warm hold-out instead; PAD's fine-tune still selects on the split's own validation (new
-    items), where its content side scores.
-    """
-    users = [u for u in range(1, len(split.train)) if len(split.train[u]) >= 2]
-    train = [seq[:-1] if len(seq) >= 2 else seq for seq in split.train]
-    valid = EvalCases(np.asarray(users, dtype=np.int64), [split.train[u][:-1] for u in users],
-                      np.asarray([split.train[u][-1] for u in users], dtype=np.int64))
-    return dataclasses.replace(split, train=train, valid=valid)
-
-
 def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings: PADConfig, backbone: SASRecConfig,
              optim: TrainConfig, out_dir: str, split_options: list[str]) -> str:
     torch.set_num_threads(1)
@@ -94,13 +77,11 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
     out: dict[str, dict] = {}
     start = tick = time.perf_counter()
     anchor_dir = Path(out_dir) / "anchors" / f"{split_name}-seed{seed}"
-    # on new-items the anchor and the tower are selected on a warm hold-out (see warm_holdout)
-    selection = warm_holdout(split) if split_name == "new-items" else split
     if anchor_dir.is_dir():  # trained by an earlier (killed or other-group) cell of this split and seed
         anchor = load_model(anchor_dir)
     else:
         seed_everything(seed)
-        anchor = fit(SASRec(dataclasses.replace(backbone, n_items=split.n_items)), selection, optim, seed)
+        anchor = fit(SASRec(dataclasses.replace(backbone, n_items=split.n_items)), split, optim, seed)
         with atomic_dir(anchor_dir) as tmp:  # other cells load it once it is whole
             anchor.save_pretrained(tmp)
     if group == "main":
@@ -116,7 +97,7 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
     for row, row_settings in rows.items():
         key = row_settings.tower_key()  # rows that differ only after alignment share one tower
         if key not in towers:
-            towers[key] = align(anchor, content_of(row_settings.content), selection, row_settings, optim, seed)
+            towers[key] = align(anchor, content_of(row_settings.content), split, row_settings, optim, seed)
         expert = content_of(row_settings.content_expert_sources())
         # one fine-tune per cold dropout of the search, the best on validation kept (the pad stage's rule)
         model, searched = best_on_validation(

@@ -74,6 +74,11 @@ def test_stage_trains_every_model_per_split_and_seed_and_the_report_renders(data
     # new-items: every test target is a never-seen item, so everything lands in bin 0 and counts as cold
     new = reports["new-items"]["models"]["sasrec"]
     assert new["bins"][0]["n_targets"] == new["n_targets"] == new["cold"]["n_targets"]
+    # ...and an ID-only model is selected on the warm hold-out there, on the split's own validation elsewhere
+    results = json.loads((run / "artifacts").glob("train_seq-*/results.json").__next__().read_text())
+    for split, where in (("new-items", "warm_holdout"), ("leave-one-out", "valid")):
+        for name in ("sasrec", "gru4rec"):
+            assert {s["selected_on"] for s in results[split][name]["per_seed"]} == {where}
     assert (run / "index.html").is_file()
     # cached: a second run does not retrain
     stages = Pipeline(cfg, run, default_stages()).run()

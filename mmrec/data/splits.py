@@ -128,6 +128,29 @@ class SequentialSplit:
                    new_items=np.asarray(meta["new_items"], dtype=np.int64), seed=meta["seed"])
 
 
+def warm_holdout(split: SequentialSplit) -> SequentialSplit:
+    """The split with each user's last training item held out as the validation target (history: the rest).
+
+    What a model that cannot score never-seen items is trained and selected on when every validation target of
+    ``split`` is never seen (the new-items split): there it scores 0 at every epoch, so early stopping would keep
+    epoch 0. Test cases, new items and the kind are kept; users with one training item keep it for training.
+    """
+    users = [u for u in range(1, len(split.train)) if len(split.train[u]) >= 2]
+    train = [seq[:-1] if len(seq) >= 2 else seq for seq in split.train]
+    valid = EvalCases(np.asarray(users, dtype=np.int64), [split.train[u][:-1] for u in users],
+                      np.asarray([split.train[u][-1] for u in users], dtype=np.int64))
+    return dataclasses.replace(split, train=train, valid=valid)
+
+
+def selection_split(split: SequentialSplit, scores_unseen_items: bool) -> SequentialSplit:
+    """What a model trains and early-stops on: ``split`` itself, or its :func:`warm_holdout` when the model
+    cannot score never-seen items and no validation target was seen in training."""
+    if scores_unseen_items or not len(split.valid):
+        return split
+    seen = split.item_train_counts()[np.asarray(split.valid.targets, dtype=np.int64)] > 0
+    return split if seen.any() else warm_holdout(split)
+
+
 def shared_training_sequences(sequences: list[np.ndarray], splits: list["SequentialSplit | CTRSplit"]
                               ) -> list[np.ndarray]:
     """Per user, the interactions that are training data in every given split (time order).

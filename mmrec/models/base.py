@@ -46,6 +46,9 @@ class Recommender(HubMixin, nn.Module):
 
     n_items: int
     max_len: int | None = None  # how many recent history items the model reads (None: all of them)
+    # whether an item never seen in training gets a meaningful score (content, codes); False: ID-only, such a
+    # model is selected on a warm hold-out where validation is all never-seen items (data.splits.selection_split)
+    scores_unseen_items: bool = False
 
     @classmethod
     def item_representation_classes(cls) -> dict[str, type[nn.Module]]:

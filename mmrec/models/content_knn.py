@@ -27,6 +27,7 @@ class ContentKNN(Recommender):
     model_type = "content_knn"
     config_class = ContentKNNConfig
     max_len = None  # reads the whole history
+    scores_unseen_items = True
 
     def __init__(self, content: torch.Tensor, config: ContentKNNConfig | None = None):
         """``content``: (N + 1, d) item vectors, dense or sparse (COO, e.g. TF-IDF); rows are L2-normalised here.

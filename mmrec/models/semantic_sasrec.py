@@ -60,6 +60,7 @@ class SemanticSASRec(SASRec):
     model_type = "sasrec_sem"
     config_class = SemanticSASRecConfig
     needs_codes = True
+    scores_unseen_items = True
 
     @classmethod
     def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> SASRec:

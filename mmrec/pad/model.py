@@ -46,6 +46,7 @@ class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
     """
 
     model_type = "pad"
+    scores_unseen_items = True  # the content expert
     V1_EXPERT_KEY, V1_SETTINGS = "experts", ("n_bins", "gate", "gate_hidden", "cold_dropout")
 
     def __init__(self, config: PADConfig, experts: Experts, item_counts: np.ndarray | torch.Tensor):

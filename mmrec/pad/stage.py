@@ -140,6 +140,6 @@ def content_fingerprint(cfg: RecipeConfig) -> str:
 
 
 ALIGN = Stage(name="align", run=run_align, needs=("prepare", "encode", "train_seq"), sections=("seeds", "train", "pad"),
-              version="2", fingerprint=content_fingerprint)
+              version="3", fingerprint=content_fingerprint)
 PAD_STAGE = Stage(name="pad", run=run_pad, needs=("prepare", "encode", "train_seq", "align"),
                   sections=("seeds", "eval", "train", "pad"), version="3", fingerprint=content_fingerprint)

@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from mmrec.data.splits import SequentialSplit
+from mmrec.data.splits import SequentialSplit, selection_split
 from mmrec.eval.evaluate import ranking_cases
 from mmrec.models.base import SequentialRecommender
 from mmrec.pad.config import PADConfig
@@ -24,8 +24,10 @@ from mmrec.train.sequential import SequentialTrainer
 
 def fit(model: SequentialRecommender, split: SequentialSplit, optim: TrainConfig, seed: int
         ) -> SequentialRecommender:
-    """Train with the shared trainer, selecting on the split's validation cases; returns the best model."""
-    SequentialTrainer(model, split.train, ranking_cases(split, "valid"), optim, seed=seed).fit()
+    """Train with the shared trainer, selecting on the split's validation cases (on a warm hold-out when the model
+    cannot score never-seen items and every validation target is one: ``selection_split``); returns the best model."""
+    selection = selection_split(split, model.scores_unseen_items)
+    SequentialTrainer(model, selection.train, ranking_cases(selection, "valid"), optim, seed=seed).fit()
     return model
 
 
@@ -33,7 +35,7 @@ def align(anchor: SequentialRecommender, content: torch.Tensor, split: Sequentia
           optim: TrainConfig, seed: int) -> AlignedTower:
     """Copy the anchor's ID table and encoder, then train the aligned tower with L_rec + λ MK-MMD."""
     seed_everything(seed)
-    tower = AlignedTower.from_anchor(anchor, content, split.item_train_counts(), config)
+    tower = AlignedTower.from_anchor(anchor, content, selection_split(split, False).item_train_counts(), config)
     return fit(tower, split, dataclasses.replace(optim, lr=config.align_lr, epochs=config.align_epochs), seed)
 
 

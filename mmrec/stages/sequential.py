@@ -1,7 +1,8 @@
 """``train_seq``: train and evaluate every model of ``train.models`` on each sequential split, for every seed.
 
 Per (split, model, seed): fit on the training sequences with early stopping on validation NDCG@10, then test
-once with the best-validation weights. Seeds are summarised as ``{"mean", "std", "n"}`` (std over seeds,
+once with the best-validation weights. On the new-items split (every validation target never seen in training) an
+ID-only model trains and selects on a warm hold-out, each user's last training item (``selection_split``). Seeds are summarised as ``{"mean", "std", "n"}`` (std over seeds,
 ddof = 1); models without a trainer in the catalogue (popularity, content k-NN) are evaluated once (n = 1).
 Every model is saved as a Hub folder (``mmrec.hub``), ``models/<split>/<model>/seed<seed>/``: the baselines' item
 side (training counts, content vectors) too, under the first seed. Checkpoints live under ``RUN/checkpoints/train_seq-<key>/`` so a killed run resumes mid-training and skips
@@ -19,6 +20,7 @@ from pathlib import Path
 from mmrec import catalogue
 from mmrec.core.io import write_json
 from mmrec.data.prepared import load_prepared
+from mmrec.data.splits import selection_split
 from mmrec.eval.evaluate import evaluate, ranking_cases
 from mmrec.eval.summary import summarise, table_stats
 from mmrec.items.codes import load_codes
@@ -37,13 +39,14 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
     model = spec.model_class.build(cfg.train.models[name], data)
     facts: dict = {}
     if spec.trainer is not None:
-        trainer = spec.trainer(model, split.train, ranking_cases(split, "valid"), cfg.train, seed=seed,
+        selection = selection_split(split, model.scores_unseen_items)  # new-items: ID-only models on a warm hold-out
+        trainer = spec.trainer(model, selection.train, ranking_cases(selection, "valid"), cfg.train, seed=seed,
                                eval_batch_size=cfg.eval.batch_size, checkpoint_dir=workdir / "checkpoint",
                                device=default_device())
         early = trainer.fit()
         model.cpu()
         facts = {"best_epoch": early.best_epoch, "epochs_run": len(trainer.history),
-                 "valid_NDCG@10": early.best, "history": [dataclasses.asdict(h) for h in trainer.history],
+                 "valid_NDCG@10": early.best, "selected_on": "warm_holdout" if selection is not split else "valid", "history": [dataclasses.asdict(h) for h in trainer.history],
                  "embedding_tables": table_stats(model.item_repr)}
     train_seconds = time.perf_counter() - start
     if distributed.context().is_main:  # every model, the count and content baselines too: what `mmrec push` reads
@@ -88,7 +91,8 @@ def run(ctx: StageContext) -> None:
                                  if k != "n_items"}
             if stochastic:
                 summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"], "best_epoch": r.get("best_epoch"),
-                                        "train_seconds": r["train_seconds"]} for s, r in zip(cfg.seeds, per_seed)]
+                                        "train_seconds": r["train_seconds"], "selected_on": r.get("selected_on")}
+                                       for s, r in zip(cfg.seeds, per_seed)]
             results.setdefault(split_name, {})[name] = summary
     write_json(ctx.out / "results.json", results)
     write_json(ctx.out / "training_log.json", logs)
@@ -101,5 +105,5 @@ def wants(cfg: RecipeConfig) -> tuple[str, ...]:
     return ("quantize",) if any(catalogue.lookup(name).needs_codes for name in cfg.train.models) else ()
 
 
-STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="3",
+STAGE = Stage(name="train_seq", run=run, needs=("prepare",), sections=("seeds", "eval", "train"), version="4",
               distributed=True, wants=wants)
