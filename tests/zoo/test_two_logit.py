@@ -58,6 +58,22 @@ def test_a_fresh_two_logit_head_scores_as_the_one_logit_model(name, fmap):
     torch.testing.assert_close(scores[True][:, 1] - scores[True][:, 0], scores[False], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name", list(ZOO))
+def test_the_two_logit_head_reuses_the_forwards_feature_pass(name, fmap):
+    """The head reads the embeddings the forward computed: the feature layer runs as often as without the head
+    (once for LR, whose forward reads only the first-order weights)."""
+    spec = ZOO[name]
+    data = fmap.encode(_planted(16, 1), labels=False)
+    calls = {}
+    for two in (False, True):
+        model = spec.model_class(_small(spec, two_logit=two), fmap).eval()
+        count = [0]
+        model.features.register_forward_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+        model(data)
+        calls[two] = count[0]
+    assert calls[True] == max(calls[False], 1)
+
+
 def test_jrc_trains_a_two_logit_dcnv2_and_its_probability_is_the_softmax_of_the_two(fmap, tmp_path):
     train, valid = fmap.encode(_planted(3000, 2)), fmap.encode(_planted(1000, 3))
     seed_everything(0)

@@ -103,10 +103,18 @@ class ZooModel(HubMixin, nn.Module):
                                if config.two_logit else None)
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = super().__call__(batch)
         if self.two_logit_head is None:
-            return logits
-        return self.two_logit_head(self.features(batch).flat, logits)
+            return super().__call__(batch)
+        # the head reads the feature layer's output of this very batch: kept from the forward's own pass (a hook),
+        # not recomputed, so the embedding lookups run once
+        batch, seen = self.features.pack(batch), []  # packed here, so the forward's own pass sees this very dict
+        handle = self.features.register_forward_hook(
+            lambda _module, args, out: seen.append(out) if args and args[0] is batch and not seen else None)
+        try:
+            logits = super().__call__(batch)
+        finally:
+            handle.remove()
+        return self.two_logit_head((seen[0] if seen else self.features(batch)).flat, logits)
 
     def hub_init_args(self) -> dict[str, Any]:
         return {"feature_map": self.feature_map.to_dict()}
