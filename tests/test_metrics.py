@@ -183,3 +183,29 @@ def test_report_never_claims_significance_from_one_seed():
     assert verdict["b"] == "worse by 0.0500 (single run: no std)"
     assert _fmt({"mean": 0.7, "std": 0.0, "n": 1}) == "0.7000"
     assert _fmt({"mean": 0.7, "std": 0.01, "n": 3}) == "0.7000 ± 0.0100"
+
+
+def test_among_new_ranks_never_seen_targets_against_the_never_seen_items_only():
+    """Items 1..6, 4-6 never seen in training; the scores put every warm item above every new one."""
+    counts = np.array([0, 9, 8, 7, 0, 0, 0])
+    model = Popularity(torch.tensor([0, 9, 8, 7, 3, 2, 1.0]))
+    cases = RankingCases.build([np.array([1])] * 30, np.array([5] * 30), None)
+    r = evaluate(model, cases, counts, EvalConfig())
+    # full ranking: 2, 3 (1 is the history, masked) and 4 score above 5 -> rank 3; among the new items: 4 -> 1
+    assert r["overall"]["NDCG@10"] == pytest.approx(1 / math.log2(3 + 2))
+    assert r["among_new"]["NDCG@10"] == pytest.approx(1 / math.log2(1 + 2)) and r["among_new"]["n_targets"] == 30
+    few = evaluate(model, RankingCases.build([np.array([1])] * 3, np.array([5] * 3), None), counts, EvalConfig())
+    assert "among_new" not in few  # fewer never-seen targets than a bin needs to be read: not reported
+
+
+def test_the_report_shows_the_among_new_table_beside_full_ranking():
+    from mmrec.eval.report import _tables
+    from mmrec.eval.summary import summarise
+
+    counts = np.array([0, 9, 8, 7, 0, 0, 0])
+    model = Popularity(torch.tensor([0, 9, 8, 7, 3, 2, 1.0]))
+    row = summarise([evaluate(model, RankingCases.build([np.array([1])] * 30, np.array([5] * 30), None), counts,
+                              EvalConfig(n_bins=2))])
+    report = {"task": "sequential", "models": {"popularity": row}, "headline": ["NDCG@10"], "cold_threshold": 5}
+    title, header, rows = next(t for t in _tables(report) if t[0].startswith("Never-seen targets ranked among"))
+    assert rows == [["popularity", f"{1 / math.log2(5):.4f}", f"{1 / math.log2(3):.4f}", "1.00"]]

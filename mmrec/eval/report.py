@@ -158,6 +158,14 @@ def _tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                     [[n, _fmt(r["warm"].get(HEADLINE)), _fmt(r["cold"].get(HEADLINE)), _fmt(r["cold"].get("HR@10")),
                       cold_verdict.get(n, "")] for n, r in models.items()]))
         out.append(_bin_table(models, HEADLINE, "targets"))
+        among = {n: r for n, r in models.items() if r.get("among_new")}
+        if among:
+            n_new = next(iter(among.values()))["among_new"].get("n_targets", "?")
+            out.append((f"Never-seen targets ranked among the never-seen items only ({n_new} targets): how well a model "
+                        "orders new items, apart from how high it scores new items against warm ones (full ranking)",
+                        ["model", f"full ranking {HEADLINE} (bin 0)", f"among new {HEADLINE}", "among new HR@10"],
+                        [[n, _fmt(r["bins"][0].get(HEADLINE)), _fmt(r["among_new"].get(HEADLINE)),
+                          _fmt(r["among_new"].get("HR@10"))] for n, r in among.items()]))
     else:
         out.append((f"Warm vs cold test events (cold: target item with ≤ {report['cold_threshold']} training "
                     f"interactions; {first['warm'].get('n', '?')} warm, {first['cold'].get('n', '?')} cold events)",
