@@ -7,10 +7,10 @@ import time
 import numpy as np
 import torch
 
-from mmrec.eval.config import EvalConfig
 from mmrec.core.bins import FrequencyBins
-from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.data.splits import SequentialSplit
+from mmrec.eval.config import EvalConfig
+from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.models.base import Recommender
 
 
