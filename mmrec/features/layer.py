@@ -50,6 +50,9 @@ class FeatureLayer(nn.Module):
         self.numeric = [e.name for e in feats if e.kind == "numeric"]
         self.frozen = [e for e in feats if e.kind == "embedding"]
         self.seqs = [e for e in feats if e.kind == "sequence"]
+        # sequence -> how many recent events forward embeds; None: every sequence in full. A model that declares
+        # what it reads (read_sequence) gets only those columns embedded: the rest is work nothing looks at.
+        self.sequence_windows: dict[str, int] | None = None
         self.field_names = (self.categorical + [e.name for e in self.multi] + self.numeric
                             + [e.name for e in self.frozen])
         self.offsets: dict[str, int] = {}
@@ -179,17 +182,31 @@ class FeatureLayer(nn.Module):
             parts.append(self.project[e.name](vectors).unsqueeze(1))
         out = FieldEmbeddings(torch.cat(parts, 1))
         for e in self.seqs:
+            window = None if self.sequence_windows is None else self.sequence_windows.get(e.name, 0)
+            if window == 0:
+                continue  # declared unread
             subs = {}
             for sub in e.fields:
-                local = batch[sub.name]
+                local = batch[sub.name] if window is None else batch[sub.name][:, -window:]
                 if sub.kind == "categorical":
                     subs[sub.name] = F.embedding(self._global(local, sub.name), self.table.weight, padding_idx=0)
                     out.masks.setdefault(e.name, local > 0)
                 else:
                     subs[sub.name] = torch.nan_to_num(local, nan=0.0)
             out.sequences[e.name] = subs
-            out.masks.setdefault(e.name, ~torch.isnan(batch[e.fields[0].name]))
+            first = batch[e.fields[0].name]
+            out.masks.setdefault(e.name, ~torch.isnan(first if window is None else first[:, -window:]))
         return out
+
+    def read_only_declared_sequences(self) -> None:
+        """From now on ``forward`` embeds only the sequences (and recent events) declared by :meth:`read_sequence`."""
+        if self.sequence_windows is None:
+            self.sequence_windows = {}
+
+    def read_sequence(self, name: str, window: int) -> None:
+        """Declare that the model reads the last ``window`` events of sequence ``name`` (the widest declaration wins)."""
+        if self.sequence_windows is not None:
+            self.sequence_windows[name] = max(self.sequence_windows.get(name, 0), window)
 
     def first_order(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Σ of the first-order weights of every flat field (B,); needs ``linear=True``."""

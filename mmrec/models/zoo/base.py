@@ -99,6 +99,7 @@ class ZooModel(HubMixin, nn.Module):
             raise ValueError(f"label '{config.label}' is not a label of the feature map ({', '.join(labels)})")
         self.label = config.label or (labels[0] if labels else "")
         self.features = FeatureLayer(feature_map, config.embed_dim, pretrained, linear=self.first_order)
+        self.features.read_only_declared_sequences()  # sequences reach a zoo model through a HistoryReader
         self.two_logit_head = (TwoLogitHead(self.features.num_fields * config.embed_dim)
                                if config.two_logit else None)
 

@@ -55,6 +55,7 @@ class HistoryReader:
         self.keys = [f"{config.sequence_field}.{name}" for name in config.history_fields]
         self.target_index = [layer.field_names.index(name) for name in config.target_fields]
         self.max_history = config.max_history
+        layer.read_sequence(config.sequence_field, config.max_history)  # the layer embeds these columns only
         self.width = len(config.target_fields) * layer.embed_dim  # of a target / behaviour vector
 
     def target(self, emb: FieldEmbeddings) -> torch.Tensor:
