@@ -105,7 +105,8 @@ def run_cell(split_name: str, seed: int, group: str, content_dir: str, settings:
             split, cfg)
         # train_seconds of a row: its fine-tunes plus its aligned tower when the row needed a new one
         out[row] = {**evaluate(model, test, counts, EvalConfig()), "train_seconds": time.perf_counter() - tick,
-                    "cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched}
+                    "cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched,
+                    "never_seen_share": model.config.never_seen_share}
         never_seen = torch.from_numpy(counts == 0) & (torch.arange(len(counts)) > 0)
         if never_seen.any() and row_settings.gate != "user":  # the gate's never-seen position after training
             out[row]["never_seen_gate_id_aligned_content"] = model.expert_weights()[never_seen].mean(0).tolist()

@@ -24,6 +24,7 @@ training data. :meth:`PAD.from_anchor` builds one from a trained anchor and alig
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -123,6 +124,20 @@ class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
         dims = torch.tensor([e.item_repr.dim for e in self.experts], device=users.device)
         weights = self.user_gate(users).repeat_interleave(dims, dim=-1)  # (..., P, D): w_k(u, b) on u_k's dims
         return (weights * users.unsqueeze(-2)).flatten(-2)
+
+    def set_never_seen_share(self, share: float | None, learned: torch.Tensor | None = None) -> None:
+        """The never-seen gate position weighs aligned : content = share : 1 - share (the ID expert has no weight
+        there); ``share`` None puts back ``learned`` (that position's logits as trained). Frequency gate only."""
+        if self.config.gate != "frequency":
+            raise ValueError(f"the never-seen share is a setting of the frequency gate, this PAD has gate "
+                             f"'{self.config.gate}'")
+        gate = self.item_repr.gate
+        with torch.no_grad():
+            if share is None:
+                gate.logits[:, gate.cold_position] = learned
+            else:  # σ(a_aligned) : σ(a_content) = share : 1 - share
+                gate.logits[1:, gate.cold_position] = torch.logit(torch.tensor([share, 1.0 - share]) * 0.98)
+        self.config = dataclasses.replace(self.config, never_seen_share=share)  # saved with the model
 
     def expert_weights(self) -> torch.Tensor:
         """(N+1, 3) current gate weights per item (ID, aligned, content); item-only gates."""

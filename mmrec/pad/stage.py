@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from mmrec import catalogue
 from mmrec.core.config import ConfigError
 from mmrec.core.io import fingerprint_tree, write_json
@@ -112,7 +114,8 @@ def run_pad(ctx: StageContext) -> None:
                 model, searched = best_on_validation(
                     [trainer(anchor, tower, content(c.content_expert_sources()), split, c, cfg.train, seed)
                      for c in settings.candidates()], split, cfg)
-                chosen[row].append({"cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched})
+                chosen[row].append({"cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched,
+                                    "never_seen_share": model.config.never_seen_share})
                 per_row[row].append(evaluate(model, ranking_cases(split, "test"), split.item_train_counts(),
                                              cfg.eval))
                 model.save_pretrained(ctx.out / "models" / split_name / row / f"seed{seed}")
@@ -126,13 +129,38 @@ def run_pad(ctx: StageContext) -> None:
 
 
 def best_on_validation(models: list[PAD], split: SequentialSplit, cfg: RecipeConfig) -> tuple[PAD, dict[str, float]]:
-    """The candidate with the highest validation NDCG@10 (the first on a tie), and each one's score by cold
-    dropout; a single candidate is returned unscored."""
+    """The candidate with the highest validation NDCG@10 (the first on a tie), each with its never-seen gate mix
+    chosen first (:func:`choose_never_seen_share`), and each one's score by cold dropout; a single candidate
+    with nothing to choose is returned unscored."""
+    valid, counts = ranking_cases(split, "valid"), split.item_train_counts()
+    scores = []
+    for model in models:
+        score = choose_never_seen_share(model, valid, counts, cfg.eval, split.valid.targets)
+        if score is None and len(models) > 1:
+            score = evaluate(model, valid, counts, cfg.eval)["overall"]["NDCG@10"]
+        scores.append(score)
     if len(models) == 1:
         return models[0], {}
-    valid = ranking_cases(split, "valid")
-    scores = [evaluate(m, valid, split.item_train_counts(), cfg.eval)["overall"]["NDCG@10"] for m in models]
     return models[scores.index(max(scores))], {f"{m.config.cold_dropout:g}": v for m, v in zip(models, scores)}
+
+
+def choose_never_seen_share(model: PAD, valid, counts: np.ndarray, settings, targets: np.ndarray) -> float | None:
+    """Set the never-seen gate position to the mix of ``model.config.never_seen_search`` (or the learned column)
+    with the best validation NDCG@10 and return that score; None when there is nothing to choose (another gate,
+    an empty search, fewer never-seen validation targets than a readable bin)."""
+    config = model.config
+    n_new = int((counts[np.asarray(targets, dtype=np.int64)] == 0).sum())
+    if config.gate != "frequency" or not config.never_seen_search or n_new < settings.noisy_bin_min_targets:
+        return None
+    learned = model.item_repr.gate.logits[:, model.item_repr.gate.cold_position].detach().clone()
+    best_share, best = None, evaluate(model, valid, counts, settings)["overall"]["NDCG@10"]
+    for share in config.never_seen_search:
+        model.set_never_seen_share(share)
+        score = evaluate(model, valid, counts, settings)["overall"]["NDCG@10"]
+        if score > best:
+            best_share, best = share, score
+    model.set_never_seen_share(best_share, learned)
+    return best
 
 
 def content_fingerprint(cfg: RecipeConfig) -> str:
@@ -142,4 +170,4 @@ def content_fingerprint(cfg: RecipeConfig) -> str:
 ALIGN = Stage(name="align", run=run_align, needs=("prepare", "encode", "train_seq"), sections=("seeds", "train", "pad"),
               version="3", fingerprint=content_fingerprint)
 PAD_STAGE = Stage(name="pad", run=run_pad, needs=("prepare", "encode", "train_seq", "align"),
-                  sections=("seeds", "eval", "train", "pad"), version="3", fingerprint=content_fingerprint)
+                  sections=("seeds", "eval", "train", "pad"), version="4", fingerprint=content_fingerprint)

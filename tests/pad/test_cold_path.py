@@ -57,3 +57,46 @@ def test_cold_dropout_search_gives_one_candidate_per_value():
     cfg = PADConfig(cold_dropout_search=[0.0, 0.1, 0.2])
     assert [(c.cold_dropout, c.cold_dropout_search) for c in cfg.candidates()] == [(0.0, []), (0.1, []), (0.2, [])]
     assert PADConfig(cold_dropout=0.2).candidates() == [PADConfig(cold_dropout=0.2)]
+
+
+def test_never_seen_share_sets_the_never_seen_position_exactly_and_puts_the_learned_column_back(make_pad):
+    pad = make_pad()
+    gate = pad.item_repr.gate
+    learned = gate.logits[:, gate.cold_position].detach().clone()
+    pad.set_never_seen_share(0.3)
+    w = pad.expert_weights()[pad.never_seen]
+    torch.testing.assert_close(w, torch.tensor([0.0, 0.3, 0.7]).expand_as(w))
+    assert pad.config.never_seen_share == 0.3
+    warm = pad.expert_weights()[~pad.never_seen][1:]
+    pad.set_never_seen_share(None, learned)
+    assert torch.equal(gate.logits[:, gate.cold_position], learned) and pad.config.never_seen_share is None
+    torch.testing.assert_close(pad.expert_weights()[~pad.never_seen][1:], warm)  # warm bins never touched
+
+
+def test_the_never_seen_mix_is_chosen_on_validation_where_it_has_never_seen_targets(make_pad, split):
+    import numpy as np
+
+    from mmrec.eval.config import EvalConfig
+    from mmrec.eval.evaluate import evaluate
+    from mmrec.eval.metrics import RankingCases
+    from mmrec.pad.stage import choose_never_seen_share
+
+    counts = split.item_train_counts()
+    new = np.flatnonzero(counts == 0)[1:]  # never-seen items (0 is padding)
+    rng = np.random.default_rng(0)
+    targets = rng.choice(new, 40)
+    histories = [rng.choice(np.flatnonzero(counts > 0), 4) for _ in targets]
+    valid, settings = RankingCases.build(histories, targets), EvalConfig()
+    pad = make_pad(never_seen_search=[0.1, 0.5, 0.9])
+    by_share = {}
+    for share in pad.config.never_seen_search:
+        pad.set_never_seen_share(share)
+        by_share[share] = evaluate(pad, valid, counts, settings)["overall"]["NDCG@10"]
+    fresh = make_pad(never_seen_search=[0.1, 0.5, 0.9])
+    learned = evaluate(fresh, valid, counts, settings)["overall"]["NDCG@10"]
+    best = choose_never_seen_share(fresh, valid, counts, settings, targets)
+    assert best == max(learned, *by_share.values())
+    assert fresh.config.never_seen_share == (None if best == learned else max(by_share, key=by_share.get))
+    assert evaluate(fresh, valid, counts, settings)["overall"]["NDCG@10"] == best  # the model keeps the choice
+    warm_targets = split.valid.targets  # leave-one-out validation: warm targets, nothing to choose
+    assert choose_never_seen_share(fresh, valid, counts, settings, warm_targets) is None
