@@ -85,8 +85,13 @@ class PairwiseCrossAttention(nn.Module):
         q = torch.einsum("pbld,pde->pble", q_in, self.qkv[:, 0]) + self.qkv_bias[:, 0]
         k = torch.einsum("pbld,pde->pble", kv_in, self.qkv[:, 1]) + self.qkv_bias[:, 1]
         v = torch.einsum("pbld,pde->pble", kv_in, self.qkv[:, 2]) + self.qkv_bias[:, 2]
-        weights = masked_softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), masks[self.source].unsqueeze(-2))
-        return torch.einsum("pblc,pcd->pbld", torch.cat([q_in, weights @ v], -1), self.out) + self.out_bias
+        # fused attention (one kernel for scores, mask, softmax and weights @ v: the unfused chain of (P, B, L, L)
+        # tensors was most of a training step); a query whose keys are all masked attends to nothing (zeros, as
+        # masked_softmax gives), so such rows are opened to every key and their output multiplied by 0
+        keys = masks[self.source].unsqueeze(-2)  # (P, B, 1, L)
+        any_key = keys.any(-1, keepdim=True)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keys | ~any_key) * any_key.transpose(-1, -2)
+        return torch.einsum("pblc,pcd->pbld", torch.cat([q_in, attended], -1), self.out) + self.out_bias
 
 
 class SynergyDiffusion(nn.Module):
