@@ -8,6 +8,13 @@ The cells (each under the shared heavy lock, one thread; prepare is cached acros
     python -m mmrec run recipes/ml-100k-ctr.yaml --stage fields --output /tmp/fields-ml100k \\
         fields.modalities_dir=/work/wt/content-ml100k 'fields.models=[zoo_deepfm,zoo_dcnv2]' fields.train.threads=1
 
+    python -m mmrec run recipes/ml-100k-ctr.yaml --stage fields --output /tmp/fields-ml100k \
+        fields.modalities_dir=/work/wt/content-ml100k 'fields.models=[zoo_din,zoo_din_mm]' fields.train.threads=1 \
+        'fields.model_overrides.zoo_din_mm.modalities=[text,image]'
+    python -m mmrec run recipes/ml-100k-ctr.yaml --stage fields --output /tmp/fields-ml100k \
+        fields.modalities_dir=/work/wt/content-ml100k 'fields.models=[zoo_diff_msin]' fields.train.threads=1 \
+        'fields.model_overrides.zoo_diff_msin.modalities=[text,image]'
+
 then:  python benchmarks/fields_ml100k_table.py /tmp/fields-ml100k [--out benchmarks/results/fields_ml100k]
 """
 
@@ -20,7 +27,7 @@ from pathlib import Path
 from mmrec.core.io import write_json, write_text
 
 REPO = Path(__file__).resolve().parents[1]
-ORDER = ["zoo_lr", "zoo_fm", "zoo_dnn", "zoo_deepfm", "zoo_dcnv2"]
+ORDER = ["zoo_lr", "zoo_fm", "zoo_dnn", "zoo_deepfm", "zoo_dcnv2", "zoo_din", "zoo_din_mm", "zoo_diff_msin"]
 
 
 def collect(run_dir: Path) -> tuple[dict, dict]:
@@ -56,6 +63,12 @@ def markdown(models: dict, summary: dict, run_dir: Path) -> str:
              f"python -m mmrec run recipes/ml-100k-ctr.yaml --stage fields --output {run_dir} "
              "fields.modalities_dir=/work/wt/content-ml100k 'fields.models=[zoo_deepfm,zoo_dcnv2]' "
              "fields.train.threads=1",
+             f"python -m mmrec run recipes/ml-100k-ctr.yaml --stage fields --output {run_dir} "
+             "fields.modalities_dir=/work/wt/content-ml100k 'fields.models=[zoo_din,zoo_din_mm]' "
+             "fields.train.threads=1 'fields.model_overrides.zoo_din_mm.modalities=[text,image]'",
+             f"python -m mmrec run recipes/ml-100k-ctr.yaml --stage fields --output {run_dir} "
+             "fields.modalities_dir=/work/wt/content-ml100k 'fields.models=[zoo_diff_msin]' "
+             "fields.train.threads=1 'fields.model_overrides.zoo_diff_msin.modalities=[text,image]'",
              f"python benchmarks/fields_ml100k_table.py {run_dir}", "```", "",
              "| model | seeds | test AUC | test LogLoss | GAUC | cold AUC | warm AUC | best epoch | train s |",
              "|---|---|---|---|---|---|---|---|---|"]
