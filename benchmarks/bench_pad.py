@@ -126,8 +126,9 @@ def summarise(per_seed: list[dict]) -> dict:
 
     first = per_seed[0]
     # a part with no targets (warm on new-items) carries no metrics in newer cells: keep the ones every seed has
+    parts = [p for p in ("overall", "warm", "cold", "among_new") if all(p in r for r in per_seed)]
     out = {part: {m: first[part][m] if m == "n_targets" else combine([r[part][m] for r in per_seed])
-                  for m in first[part] if all(m in r[part] for r in per_seed)} for part in ("overall", "warm", "cold")}
+                  for m in first[part] if all(m in r[part] for r in per_seed)} for part in parts}
     out["bins"] = [{m: row[m] if not m.startswith(("HR", "NDCG", "MRR")) else combine([r["bins"][b][m] for r in per_seed])
                     for m in row if all(m in r["bins"][b] for r in per_seed)} for b, row in enumerate(first["bins"])]
     if "train_seconds" in first:
@@ -142,14 +143,15 @@ def _cell(value) -> str:
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
-    lines = ["| split | model | seeds | NDCG@10 | HR@10 | cold NDCG@10 (n) | never-seen bin NDCG@10 (n) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| split | model | seeds | NDCG@10 | HR@10 | cold NDCG@10 (n) | never-seen bin NDCG@10 (n) "
+             "| among new NDCG@10 |", "|---|---|---|---|---|---|---|---|"]
     for split_name, models in results.items():
         for name, r in models.items():
             bin0 = r["bins"][0]
             lines.append(f"| {split_name} | {name} | {','.join(map(str, r['seeds']))} | {_cell(r['overall']['NDCG@10'])} | {_cell(r['overall']['HR@10'])} "
                          f"| {_cell(r['cold']['NDCG@10'])} ({r['cold']['n_targets']}) "
-                         f"| {_cell(bin0['NDCG@10']) if bin0['n_targets'] else '–'} ({bin0['n_targets']}) |")
+                         f"| {_cell(bin0['NDCG@10']) if bin0['n_targets'] else '–'} ({bin0['n_targets']}) "
+                         f"| {_cell(r['among_new']['NDCG@10']) if 'among_new' in r else '–'} |")
     return "\n".join(lines)
 
 
