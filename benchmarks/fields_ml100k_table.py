@@ -84,7 +84,19 @@ def markdown(models: dict, summary: dict, run_dir: Path) -> str:
     for name, r in models.items():
         lines.append(f"- {name}: " + "; ".join(f"seed {s['seed']}: {s['AUC']:.4f} / {s['LogLoss']:.4f} / "
                                               f"{s['cold_AUC']:.4f}" for s in r["per_seed"]))
+    lines += ["", "Claims (a difference counts only beyond 2 std, the larger of the two rows'):", ""]
+    for a, b, part in (("zoo_din_mm", "zoo_diff_msin", "overall"), ("zoo_din_mm", "zoo_diff_msin", "cold"),
+                       ("zoo_din", "zoo_din_mm", "overall"), ("zoo_dnn", "zoo_din", "overall")):
+        lines.append(f"- {b} > {a}, {part} AUC: {_verdict(models, a, b, part)}")
     return "\n".join(lines) + "\n"
+
+
+def _verdict(models: dict, a: str, b: str, part: str) -> str:
+    if a not in models or b not in models:
+        return "not measured"
+    x, y = models[a][part]["AUC"], models[b][part]["AUC"]
+    gap, spread = y["mean"] - x["mean"], 2 * max(x["std"], y["std"])
+    return f"{'held' if gap > spread else 'not held'} (gap {gap:+.4f}, 2 std {spread:.4f})"
 
 
 def main() -> None:
