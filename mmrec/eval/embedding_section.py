@@ -46,21 +46,29 @@ def plot_spectra(analysis: Mapping[str, dict], title: str = "Singular spectra", 
     import matplotlib  # here, not at import: `mmrec report` starts without it
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.2))
+    fig = Figure(figsize=(9.0, 4.6))
     ax = fig.subplots()
-    colors = matplotlib.colormaps["tab10"](np.arange(len(analysis)) % 10)
+    palette = "tab10" if len(analysis) <= 10 else "tab20"  # one colour per table, never reused
+    colors = matplotlib.colormaps[palette](np.arange(len(analysis)) % (10 if palette == "tab10" else 20))
     for (name, parts), color in zip(analysis.items(), colors):
+        abundance, handle = [], None
         for part, style in (("batch", "-"), ("table", "--")):
             if part in parts:  # σ_k beyond min(rows, dim) is zero by construction: the line ends there
                 s = np.maximum(np.asarray(parts[part]["spectrum"][:parts[part]["max_rank"]]), 1e-6)
-                label = f"{name} ({part}, IA {parts[part]['information_abundance']:.2f})"
-                ax.plot(np.arange(1, len(s) + 1), s, style, color=color, marker=".", lw=1.3, label=label)
+                line, = ax.plot(np.arange(1, len(s) + 1), s, style, color=color, marker=".", lw=1.3)
+                abundance.append(f"{parts[part]['information_abundance']:.2f}")
+                if part == "batch" or "batch" not in parts:
+                    handle = line
+        if handle is not None:
+            handle.set_label(f"{name} (IA {' / '.join(abundance)})")  # one legend entry per table
     ax.set_yscale("log")
     ax.set_xlabel("singular value index k")
     ax.set_ylabel("σ_k / σ_1 (log; floor 1e-6)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower left")
+    # beside the axes, not over the lines: a report has a dozen or more tables
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              title="table (IA solid / dashed)", title_fontsize=7)
     return _finish(fig, path)
 
 
@@ -92,8 +100,8 @@ def plot_correlation_vs_mi(correlation: dict, mutual_info: dict, title: str = "L
     corr = np.asarray(correlation["matrix"], dtype=np.float64)[np.ix_(ci, ci)]
     adjusted = "adjusted" in mutual_info
     info = np.asarray(mutual_info["adjusted" if adjusted else "matrix"], dtype=np.float64)[np.ix_(mi, mi)]
-    fig = Figure(figsize=(11, 4.6))
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(12.5, 4.8))
+    axes = fig.subplots(1, 2, gridspec_kw={"wspace": 0.45})  # room for the left colour bar beside the right labels
     chance = correlation.get("chance")
     _heatmap(axes[0], fig, corr, names, "learned: mean |cos| of looked-up vectors"
              + (f" (chance ≈ {chance:.2f})" if chance else ""), "viridis")

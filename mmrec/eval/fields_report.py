@@ -91,6 +91,9 @@ def render_fields(run_dir: Path, recipe: dict, stages: dict, state: list[str], n
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in images.items():
         (folder / name).write_bytes(data)
+    for stale in folder.glob("*.png"):  # plots of models an earlier configuration of the stage had
+        if stale.name not in images:
+            stale.unlink()
     write_json(folder / "report.json", report)
     write_text(folder / "report.md", _markdown(report, list(images)))
     write_text(folder / "report.html", _html(report, images))
