@@ -163,4 +163,4 @@ def embedding_plots(models: dict) -> dict[str, bytes]:
     return images
 
 
-__all__ = ["EMBEDDING_GLOSSARY", "analyse_ctr_model", "embedding_plots", "embedding_tables"]
+__all__ = ["EMBEDDING_GLOSSARY", "embedding_plots", "embedding_tables"]
