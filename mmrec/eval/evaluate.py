@@ -10,7 +10,7 @@ import torch
 from mmrec.core.bins import FrequencyBins
 from mmrec.data.splits import SequentialSplit
 from mmrec.eval.config import EvalConfig
-from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
+from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all_excluding
 from mmrec.models.base import Recommender
 
 
@@ -27,18 +27,23 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
     settings = settings or EvalConfig()
     was_training = model.training
     model.eval()
-    start = time.perf_counter()
-    ranks = rank_all(model.scorer(), cases.with_max_len(model.max_len), settings.batch_size, settings.ties,
-                     device=model.device)
-    seconds = time.perf_counter() - start
     ks = list(settings.ks)
     target_counts = item_counts[cases.targets.numpy()]
-    among_new = None
     new_targets = target_counts == 0
+    # never-seen targets are also ranked among the never-seen items only (warm ones excluded), from the same scores:
+    # on the new-items split every target is new, so a model that scores new items above warm ones in general
+    # gains in full ranking without knowing which new item fits; this number separates the two
+    excluded = [None]
     if new_targets.sum() >= settings.noisy_bin_min_targets:
-        among_new = {**_metrics(_ranks_among_new(model, cases, item_counts, settings)[new_targets], ks),
-                     "n_targets": int(new_targets.sum())}
+        warm = torch.from_numpy(np.asarray(item_counts) > 0)
+        warm[0] = True
+        excluded.append(warm)
+    start = time.perf_counter()
+    ranks, *among = rank_all_excluding(model.scorer(), cases.with_max_len(model.max_len), excluded,
+                                       settings.batch_size, settings.ties, device=model.device)
+    seconds = time.perf_counter() - start
     model.train(was_training)
+    among_new = ({**_metrics(among[0][new_targets], ks), "n_targets": int(new_targets.sum())} if among else None)
     cold = target_counts <= settings.cold_threshold
     bins = FrequencyBins.from_counts(item_counts, settings.n_bins)
     target_bins = bins.assign(target_counts)
@@ -55,19 +60,6 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
         "ties": settings.ties,
         "eval_seconds": seconds,
     }
-
-
-def _ranks_among_new(model: Recommender, cases: RankingCases, item_counts: np.ndarray, settings: EvalConfig
-                     ) -> np.ndarray:
-    """Ranks with only the never-seen items as candidates (warm ones scored -inf): how well a model orders new
-    items among themselves, apart from how it scores them against warm items. On the new-items split every target
-    is new, so a model that scores never-seen items above warm ones in general gains in full ranking without
-    knowing which new item fits; this number separates the two."""
-    warm = torch.from_numpy(np.asarray(item_counts) > 0).to(model.device)
-    warm[0] = True
-    score = model.scorer()
-    return rank_all(lambda h: score(h).masked_fill(warm, float("-inf")), cases.with_max_len(model.max_len),
-                    settings.batch_size, settings.ties, device=model.device)
 
 
 def _metrics(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:

@@ -121,16 +121,26 @@ def rank_all(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases,
 
     Memory beyond the cases is bounded by the chunk: its padded input, its (B, N + 1) scores and comparisons.
     """
-    out = []
+    return rank_all_excluding(score, cases, [None], batch_size, ties, device)[0]
+
+
+def rank_all_excluding(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases,
+                       excluded: list[torch.Tensor | None], batch_size: int = 1024, ties: Ties = "expected",
+                       device: torch.device | str = "cpu") -> list[np.ndarray]:
+    """:func:`rank_all` once per entry of ``excluded`` ((N + 1,) bool: items that are no competitor, scored
+    -inf; None: none), all from one scoring pass of the model."""
+    out: list[list[torch.Tensor]] = [[] for _ in excluded]
     with torch.no_grad():
         for start in range(0, len(cases), batch_size):
             stop = min(start + batch_size, len(cases))
             lo, hi = int(cases.mask_offsets[start]), int(cases.mask_offsets[stop])
             scores = score(cases.histories(start, stop).to(device)).float()
-            out.append(target_ranks(scores, cases.targets[start:stop].to(device),
-                                    (cases.mask_rows[lo:hi] - start).to(device), cases.mask_items[lo:hi].to(device),
-                                    ties))
-    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float64)
+            targets = cases.targets[start:stop].to(device)
+            rows, items = (cases.mask_rows[lo:hi] - start).to(device), cases.mask_items[lo:hi].to(device)
+            for ranks, mask in zip(out, excluded):
+                shown = scores if mask is None else scores.masked_fill(mask.to(device), float("-inf"))
+                ranks.append(target_ranks(shown, targets, rows, items, ties))
+    return [torch.cat(r).cpu().numpy() if r else np.zeros(0, dtype=np.float64) for r in out]
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:

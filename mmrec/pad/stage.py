@@ -135,7 +135,7 @@ def best_on_validation(models: list[PAD], split: SequentialSplit, cfg: RecipeCon
     valid, counts = ranking_cases(split, "valid"), split.item_train_counts()
     scores = []
     for model in models:
-        score = choose_never_seen_share(model, valid, counts, cfg.eval, split.valid.targets)
+        score = choose_never_seen_share(model, valid, counts, cfg.eval)
         if score is None and len(models) > 1:
             score = evaluate(model, valid, counts, cfg.eval)["overall"]["NDCG@10"]
         scores.append(score)
@@ -144,12 +144,12 @@ def best_on_validation(models: list[PAD], split: SequentialSplit, cfg: RecipeCon
     return models[scores.index(max(scores))], {f"{m.config.cold_dropout:g}": v for m, v in zip(models, scores)}
 
 
-def choose_never_seen_share(model: PAD, valid, counts: np.ndarray, settings, targets: np.ndarray) -> float | None:
+def choose_never_seen_share(model: PAD, valid, counts: np.ndarray, settings) -> float | None:
     """Set the never-seen gate position to the mix of ``model.config.never_seen_search`` (or the learned column)
     with the best validation NDCG@10 and return that score; None when there is nothing to choose (another gate,
     an empty search, fewer never-seen validation targets than a readable bin)."""
     config = model.config
-    n_new = int((counts[np.asarray(targets, dtype=np.int64)] == 0).sum())
+    n_new = int((counts[valid.targets.numpy()] == 0).sum())
     if config.gate != "frequency" or not config.never_seen_search or n_new < settings.noisy_bin_min_targets:
         return None
     learned = model.item_repr.gate.logits[:, model.item_repr.gate.cold_position].detach().clone()

@@ -94,9 +94,9 @@ def test_the_never_seen_mix_is_chosen_on_validation_where_it_has_never_seen_targ
         by_share[share] = evaluate(pad, valid, counts, settings)["overall"]["NDCG@10"]
     fresh = make_pad(never_seen_search=[0.1, 0.5, 0.9])
     learned = evaluate(fresh, valid, counts, settings)["overall"]["NDCG@10"]
-    best = choose_never_seen_share(fresh, valid, counts, settings, targets)
+    best = choose_never_seen_share(fresh, valid, counts, settings)
     assert best == max(learned, *by_share.values())
     assert fresh.config.never_seen_share == (None if best == learned else max(by_share, key=by_share.get))
     assert evaluate(fresh, valid, counts, settings)["overall"]["NDCG@10"] == best  # the model keeps the choice
-    warm_targets = split.valid.targets  # leave-one-out validation: warm targets, nothing to choose
-    assert choose_never_seen_share(fresh, valid, counts, settings, warm_targets) is None
+    warm = RankingCases.build(split.valid.histories, split.valid.targets)  # leave-one-out: warm, nothing to choose
+    assert choose_never_seen_share(fresh, warm, counts, settings) is None
