@@ -3,7 +3,7 @@ pre-ranker whose user side precomputes target attention for every residual codew
 
 Towers: the user tower (MLP over every flat field not in ``item_fields``) gives u, the item tower (MLP over
 ``item_fields``) gives x; the behaviours (the history's target-field embeddings, projected, plus one learned
-always-visible null slot so an empty history is defined) are keys and values H. Scores are
+always-visible null slot so an empty history is defined, then LayerNorm) are keys and values H. Scores are
 ⟨u + a, x⟩ / √D + b with the attention part a:
 
 - teacher (full target attention): a = t = MHA(x, H, H), one attention per (user, candidate);
@@ -11,10 +11,18 @@ always-visible null slot so an empty history is defined) are keys and values H. 
   user the table X̄[l, k] = MHA(C_{l,k}, H, H) ∈ R^{L×K×D}; per candidate a = Σ_l X̄[l, z_l]: L lookups.
 
 Loss (``mode: tarq``): BCE(student) + BCE(teacher) + ½·mean‖student − sg(t)‖² + ``kl_weight`` · Σ_l
-symKL(softmax(−‖r_{l−1} − C_l‖²), softmax(−‖r̄_{l−1} − X̄_l‖²)), where the teacher residual r̄_0 = t steps with
-the student's chosen codes (r̄_l = r̄_{l−1} − X̄[l, z_l]). The codebooks are trained end to end in torch; before
-the first training step they are initialised by FAISS residual k-means (``semantic_ids``) on that batch's item
-outputs. ``mode: target_attention`` trains and scores the teacher alone (the full-TA baseline) and ``two_tower``
+symKL(softmax(−‖r_{l−1} − C_l‖² / D), softmax(−‖r̄_{l−1} − X̄_l‖² / D)), where the teacher residual r̄_0 = t steps
+with the student's chosen codes (r̄_l = r̄_{l−1} − X̄[l, z_l]), + ``codebook_weight`` · Σ_l mean‖sg(r_{l−1}) −
+C_{l,z_l}‖² (RQ-VAE's codebook term). The codebooks are trained end to end in torch; before the first training
+step they are initialised by FAISS residual k-means (``semantic_ids``) on that batch's item outputs.
+
+Three choices beyond ZOO.md, each because the spec as written did not learn on ml-100k CTR (test AUC 0.668 against
+the two-tower's 0.775, benchmarks/results/zoo14b.md): the behaviour embeddings start near zero (std 1e-4), so
+without the LayerNorm on H the attention output was ~0.1 % of ‖u‖ and its gradient vanished; squared distances
+between D-dimensional vectors are in the tens, so the unscaled softmaxes were one-hot and the alignment's
+gradient into the item tower swamped the BCE (÷ D: distances per dimension); and nothing kept the codebooks on
+the moving item-tower outputs (the relative quantisation error was 0.8 after two epochs), which the codebook
+term does. ``mode: target_attention`` trains and scores the teacher alone (the full-TA baseline) and ``two_tower``
 drops attention (⟨u, x⟩): the same towers, so the three differ only in the attention part. :meth:`code_usage`
 monitors the codebooks (codes used, entropy, most frequent code per level).
 """
@@ -44,6 +52,7 @@ class TARQConfig(HistoryConfig):
     levels: int = 3               # L residual codebooks
     codebook_size: int = 64       # K codes per level
     kl_weight: float = 1.0        # w
+    codebook_weight: float = 1.0  # the codebooks follow the item tower: Σ_l ‖sg(r_{l−1}) − C_{l,z_l}‖²
     mode: str = "tarq"            # tarq / target_attention (the full-TA teacher alone) / two_tower
 
     def __post_init__(self) -> None:
@@ -88,6 +97,7 @@ class TARQ(ZooModel):
         self.item_tower = mlp(len(self.item_index) * d, tower, dim)
         self.keys = nn.Linear(self.history.width, dim)
         self.null = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.key_norm = nn.LayerNorm(dim)  # H on a unit scale whatever the embeddings' init
         self.attention = nn.MultiheadAttention(dim, config.num_heads, batch_first=True)
         self.codebooks = nn.Parameter(torch.randn(config.levels, config.codebook_size, dim) * 0.1)
         self.register_buffer("codebooks_initialised", torch.zeros((), dtype=torch.bool))
@@ -99,7 +109,7 @@ class TARQ(ZooModel):
         """u (B, D), behaviour keys / values H (B, 1 + n, D) and their mask (null slot first)."""
         flat = emb.flat[:, self.user_index].flatten(1)
         behaviours, mask = self.history.behaviours(emb)
-        keys = torch.cat([self.null.expand(len(flat), -1, -1), self.keys(behaviours)], 1)
+        keys = self.key_norm(torch.cat([self.null.expand(len(flat), -1, -1), self.keys(behaviours)], 1))
         return self.user_tower(flat), keys, torch.cat([mask.new_ones(len(flat), 1), mask], 1)
 
     def item_side(self, emb) -> torch.Tensor:
@@ -152,31 +162,44 @@ class TARQ(ZooModel):
             teacher = self.attend(x.unsqueeze(1), keys, mask).squeeze(1)
             self.terms = {"teacher_logits": self._logit(u, teacher, x),
                           "distill": 0.5 * (student - teacher.detach()).pow(2).sum(-1).mean(),
-                          "align": self._alignment(x, teacher, table, codes)}
+                          "align": self._alignment(x, teacher, table, codes),
+                          "codebook": self._codebook_term(x, codes)}
         return logits
 
     def _alignment(self, x: torch.Tensor, teacher: torch.Tensor, table: torch.Tensor,
                    codes: torch.Tensor) -> torch.Tensor:
-        """Σ_l symKL(softmax(−‖r_{l−1} − C_l‖²), softmax(−‖r̄_{l−1} − X̄_l‖²)); r̄ steps with the student's codes."""
+        """Σ_l symKL(softmax(−‖r_{l−1} − C_l‖² / D), softmax(−‖r̄_{l−1} − X̄_l‖² / D)); r̄ steps with the
+        student's codes."""
         total, r, r_bar = x.new_zeros(()), x, teacher
         for level, book in enumerate(self.codebooks):
-            item_side = -(r.unsqueeze(1) - book).pow(2).sum(-1)
-            attention_side = -(r_bar.unsqueeze(1) - table[:, level]).pow(2).sum(-1)
+            item_side = -(r.unsqueeze(1) - book).pow(2).mean(-1)
+            attention_side = -(r_bar.unsqueeze(1) - table[:, level]).pow(2).mean(-1)
             total = total + symmetric_kl(item_side, attention_side)
             z = codes[:, level]
             r = r - book[z]
             r_bar = r_bar - table[torch.arange(len(z)), level, z]
         return total
 
+    def _codebook_term(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Σ_l mean‖sg(r_{l−1}) − C_{l,z_l}‖²: each chosen codeword moves to the residual it quantises."""
+        total, r = x.new_zeros(()), x.detach()
+        for level, book in enumerate(self.codebooks):
+            chosen = book[codes[:, level]]
+            total = total + (r - chosen).pow(2).sum(-1).mean()
+            r = r - chosen.detach()
+        return total
+
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """BCE (+ regulariser); in a ``tarq`` training step + teacher BCE + distillation + w · alignment."""
+        """BCE (+ regulariser); in a ``tarq`` training step + teacher BCE + distillation + w · alignment +
+        the codebook term."""
         out = super().loss(logits, labels)
         if not self.terms:
             return out
         teacher = F.binary_cross_entropy_with_logits(self.terms["teacher_logits"], labels)
-        extra = teacher + self.terms["distill"] + self.config.kl_weight * self.terms["align"]
-        return {**out, "loss": out["loss"] + extra, "teacher_bce": teacher,
-                "distill": self.terms["distill"], "align": self.terms["align"]}
+        extra = (teacher + self.terms["distill"] + self.config.kl_weight * self.terms["align"]
+                 + self.config.codebook_weight * self.terms["codebook"])
+        return {**out, "loss": out["loss"] + extra, "teacher_bce": teacher, "distill": self.terms["distill"],
+                "align": self.terms["align"], "codebook": self.terms["codebook"]}
 
     @torch.no_grad()
     def score_candidates(self, users: dict[str, torch.Tensor], items: dict[str, torch.Tensor]) -> torch.Tensor:
