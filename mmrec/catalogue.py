@@ -42,6 +42,7 @@ from mmrec.models.zoo.deepfm import DeepFM as FieldDeepFM
 from mmrec.models.zoo.deepfm import DeepFMConfig as FieldDeepFMConfig
 from mmrec.models.zoo.dfgr import DFGR, DFGRConfig
 from mmrec.models.zoo.dhen import DHEN, DHENConfig
+from mmrec.models.zoo.dhen_multitask import DHENMultiTask, DHENMultiTaskConfig
 from mmrec.models.zoo.diff_msin import DiffMSIN as FieldDiffMSIN
 from mmrec.models.zoo.diff_msin import DiffMSINConfig as FieldDiffMSINConfig
 from mmrec.models.zoo.din import DIN as FieldDIN
@@ -183,6 +184,9 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
               "ME-MMoE + cross-expert covariance loss + domain-prior element-wise gate"),
     ModelSpec("zoo_stem", "fields", STEM, STEMConfig, train_multitask,
               "shared + per-task embeddings, stop-gradient from each task into the others' (STEM / AME)"),
+    ModelSpec("zoo_dhen_multitask", "fields", DHENMultiTask, DHENMultiTaskConfig, train_multitask,
+              "DHEN backbone over the fields + a causal sequence token, one head per task, next-action aux loss",
+              _variants(zoo_dhen_multitask_no_aux=Variant({"aux_weight": 0.0}))),
     ModelSpec("zoo_id_pretrain", "fields", IDDotProduct, IDPretrainConfig, train_id_pretrain,
               "stage 1 of ID pre-training: user / item tables, dot product, in-batch softmax"),
     # zoo II: DARE, TWIN, TLSI, TIM

@@ -48,7 +48,7 @@ def weekday(ts: np.ndarray) -> np.ndarray:
     return (ts // 86400 + 3) % 7
 
 
-def _item_columns(tables: Tables) -> dict[str, np.ndarray]:
+def item_columns(tables: Tables) -> dict[str, np.ndarray]:
     """Per item index 0..N (0 unused): original ID, first genre, all genres "|"-joined, release year (NaN missing)."""
     genres = [g.split(", ") if g else [NO_GENRE] for g in tables.items["genres"]]
     year = pd.to_numeric(pd.Series(tables.items["year"], dtype=object), errors="coerce").to_numpy(np.float64)
@@ -58,7 +58,7 @@ def _item_columns(tables: Tables) -> dict[str, np.ndarray]:
             "year": np.r_[np.nan, year]}
 
 
-def _user_columns(tables: Tables) -> dict[str, np.ndarray]:
+def user_columns(tables: Tables) -> dict[str, np.ndarray]:
     """Per user index 0..U (0 unused): original ID, age band, age domain, gender, occupation, zip prefix."""
     age = np.asarray(tables.users["age"], dtype=np.int64)
     zips = pd.Series(tables.users["zip_code"], dtype=object).str.strip().str[:1].to_numpy(dtype=object)
@@ -106,7 +106,7 @@ def ml100k_ctr_frames(tables: Tables | str | Path | None = None, *, test_fractio
     hist = np.arange(offsets[-1], dtype=np.int64) + np.repeat(row - hist_len - offsets[:-1], hist_len)
     hist_target_ts = np.repeat(s_ts[row], hist_len)
 
-    item_cols, user_cols = _item_columns(tables), _user_columns(tables)
+    item_cols, user_cols = item_columns(tables), user_columns(tables)
     target = s_item[row]
     frame = pd.DataFrame({
         **{name: values[event_user] for name, values in user_cols.items()},
