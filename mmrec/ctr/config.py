@@ -46,6 +46,9 @@ class CTRConfig:
     weight_decay: float = 1e-4
     max_epochs: int = 5
     patience: int = 1  # epochs without a better validation AUC before stopping
+    # embedding tables with at least this many rows get row-sparse gradients and lazy AdamW updates (a step costs
+    # the rows it touched; mmrec.train.lazy_adam); null: every table dense (AdamW)
+    sparse_min_rows: int | None = 100_000
     modalities: list[str] = dataclasses.field(default_factory=lambda: ["text", "image"])  # encode outputs used
     modalities_dir: str | None = None  # use these modality tables instead of the encode stage's
     model_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # per model key
@@ -56,6 +59,8 @@ class CTRConfig:
             raise ConfigError("ctr.max_history, embed_dim, batch_size, eval_batch_size and max_epochs must be >= 1")
         if self.lr <= 0 or self.weight_decay < 0 or self.patience < 1:
             raise ConfigError("ctr.lr must be > 0, ctr.weight_decay >= 0 and ctr.patience >= 1")
+        if self.sparse_min_rows is not None and self.sparse_min_rows < 1:
+            raise ConfigError(f"ctr.sparse_min_rows must be >= 1 or null, got {self.sparse_min_rows}")
 
     def shared_fields(self) -> dict[str, Any]:
         """Settings of this section that every CTR model takes where its config has the field (``embed_dim``)."""

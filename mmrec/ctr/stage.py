@@ -108,7 +108,7 @@ def run(ctx: StageContext) -> None:
             item_repr = item_side.build(ctx.cfg, params.get("embed_dim", cfg.embed_dim)) if triple else None
             model = build_ctr_model(name, spec, modalities, cfg.shared_fields(), item_repr, params).to(device)
             settings = CTRTrainSettings(cfg.batch_size, cfg.eval_batch_size, cfg.lr, cfg.weight_decay,
-                                        cfg.max_epochs, cfg.patience, seed)
+                                        cfg.max_epochs, cfg.patience, seed, sparse_min_rows=cfg.sparse_min_rows)
             trained = catalogue.lookup(name).trainer(model, samples["train"], samples["valid"], settings,
                                 ctx.run_dir / "checkpoints" / f"ctr-{ctx.key}" / f"{name}-seed{seed}")
             start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Training loop for CTR models: AdamW, early stopping on validation AUC, resumable checkpoints, seeded.
+"""Training loop for CTR models: AdamW (lazy, row-sparse for tables of >= ``sparse_min_rows``), early stopping on validation AUC, resumable checkpoints, seeded.
 
 The best epoch's weights (by validation AUC) are restored at the end; test data is never looked at here.
 """
@@ -18,6 +18,7 @@ from mmrec.data.ctr_batches import CTRSamples
 from mmrec.eval.ctr_metrics import auc
 from mmrec.models.ctr.base import CTRModel
 from mmrec.train.common import Checkpointer, EarlyStopping
+from mmrec.train.lazy_adam import LazyAdamW, use_sparse_embeddings
 
 log = logging.getLogger("mmrec")
 
@@ -32,6 +33,7 @@ class CTRTrainSettings:
     patience: int = 1
     seed: int = 0
     progress: bool = True
+    sparse_min_rows: int | None = 100_000  # tables this large: row-sparse gradients, lazy AdamW (None: all dense)
 
 
 @dataclasses.dataclass
@@ -57,7 +59,10 @@ def train_ctr(model: CTRModel, train: CTRSamples, valid: CTRSamples, settings: C
               checkpoint_dir: str | Path | None = None) -> CTRTrainResult:
     """Train ``model`` in place; resumes from ``checkpoint_dir/last`` if present; ends on the best epoch."""
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    if use_sparse_embeddings(model, settings.sparse_min_rows):  # large tables: a step costs the rows it touched
+        optimizer = LazyAdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     checkpoints = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
     stopper, epochs, start_epoch, elapsed = EarlyStopping(patience=settings.patience), [], 0, 0.0
     loop = checkpoints.restore(model, optimizer) if checkpoints else None
