@@ -14,7 +14,7 @@ moments; tables too small to matter (``min_rows``) stay dense, so small-data res
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
