@@ -40,6 +40,13 @@ class EncodeConfig:
 
     encoders: dict[str, EncoderSpec] = dataclasses.field(default_factory=dict)  # none unless the recipe names them
     cache_dir: str | None = None  # default: <run dir>/cache/embeddings
+    # encoders run at once, each in its own process with an equal share of the torch threads (1: one after
+    # another here); on a small CPU two 1-thread workers beat one 2-thread process (mmrec.core.parallel)
+    workers: int = 1
+
+    def validate(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"encode.workers must be >= 1, got {self.workers}")
 
 
 @dataclasses.dataclass

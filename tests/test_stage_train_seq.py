@@ -128,3 +128,39 @@ def test_train_section_is_checked_against_the_registry(dataset):
         load_recipe(dataset, ["train.models.sasrek={}"])
     with pytest.raises(ConfigError, match="train.models.sasrec.n_head"):
         load_recipe(dataset, ["train.models.sasrec.n_head=2"])
+
+
+def test_cells_in_worker_processes_give_the_same_results(dataset, tmp_path, monkeypatch):
+    """train.workers 2: the (split, model, seed) cells train in two spawned processes, one torch thread each; at one
+    thread per process the numbers equal the in-process run exactly, and every cell's model folder is kept."""
+    import mmrec.stages.sequential as stage
+
+    sent = []
+
+    def recording(fn, tasks, workers):
+        sent.append((len(tasks), workers))
+        return run_in_workers(fn, tasks, workers)
+
+    run_in_workers = stage.run_in_workers
+    monkeypatch.setattr(stage, "run_in_workers", recording)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = {}
+        for workers in (1, 2):
+            run = tmp_path / f"run{workers}"
+            Pipeline(load_recipe(dataset, [f"train.workers={workers}"]), run, default_stages()).run(["train_seq"])
+            artifact = next((run / "artifacts").glob("train_seq-*"))
+            results[workers] = json.loads((artifact / "results.json").read_text())
+            assert {p.parent.name for p in (artifact / "models" / "new-items").glob("*/seed1")} == {
+                "sasrec", "gru4rec"}
+    finally:
+        torch.set_num_threads(threads)
+    assert sent == [(8, 2)]  # 2 splits x 2 trainable models x 2 seeds, sent to 2 workers (workers=1 sends nothing)
+    for split in ("leave-one-out", "new-items"):
+        for name in ("sasrec", "gru4rec"):
+            one, two = results[1][split][name], results[2][split][name]
+            assert [r["NDCG@10"] for r in one["per_seed"]] == [r["NDCG@10"] for r in two["per_seed"]]
+            assert one["overall"] == two["overall"]
+    with pytest.raises(ConfigError, match="train.workers"):
+        load_recipe(dataset, ["train.workers=0"])

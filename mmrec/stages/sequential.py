@@ -2,11 +2,14 @@
 
 Per (split, model, seed): fit on the training sequences with early stopping on validation NDCG@10, then test
 once with the best-validation weights. On the new-items split (every validation target never seen in training) an
-ID-only model trains and selects on a warm hold-out, each user's last training item (``selection_split``). Seeds are summarised as ``{"mean", "std", "n"}`` (std over seeds,
-ddof = 1); models without a trainer in the catalogue (popularity, content k-NN) are evaluated once (n = 1).
-Every model is saved as a Hub folder (``mmrec.hub``), ``models/<split>/<model>/seed<seed>/``: the baselines' item
-side (training counts, content vectors) too, under the first seed. Checkpoints live under ``RUN/checkpoints/train_seq-<key>/`` so a killed run resumes mid-training and skips
-finished (split, model, seed) cells.
+ID-only model trains and selects on a warm hold-out, each user's last training item (``selection_split``).
+Seeds are summarised as ``{"mean", "std", "n"}`` (std over seeds, ddof = 1); models without a trainer in the
+catalogue (popularity, content k-NN) are evaluated once (n = 1). Every model is saved as a Hub folder
+(``mmrec.hub``), ``models/<split>/<model>/seed<seed>/``: the baselines' item side (training counts, content
+vectors) too, under the first seed. Checkpoints live under ``RUN/checkpoints/train_seq-<key>/`` so a killed run
+resumes mid-training and skips finished (split, model, seed) cells. With ``train.workers`` > 1 the trainable
+cells run in that many worker processes first (:mod:`mmrec.core.parallel`), each with an equal share of the
+torch threads.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from mmrec import catalogue
 from mmrec.core.io import write_json
+from mmrec.core.parallel import run_in_workers
 from mmrec.data.prepared import load_prepared
 from mmrec.data.splits import selection_split
 from mmrec.eval.evaluate import evaluate, ranking_cases
@@ -55,12 +59,46 @@ def run_cell(cfg: RecipeConfig, split, data: ModelData, name: str, seed: int, wo
     return {**result, "train_seconds": train_seconds, **facts}
 
 
+def _cell_in_worker(cfg: RecipeConfig, prepared: str, quantized: str | None, split_name: str, name: str, seed: int,
+                    workdir: str) -> None:
+    """One trainable cell in a worker process (``train.workers`` > 1): loads the split, trains, writes
+    ``result.json`` (the main loop then reads it like a resumed cell's)."""
+    tables, splits = load_prepared(prepared)
+    split = splits[split_name]
+    codes = load_codes(quantized) if quantized else None
+    data = ModelData(split.n_items, split.train, list(tables.items["text"]), codes)
+    result = run_cell(cfg, split, data, name, seed, Path(workdir))
+    write_json(Path(workdir) / "result.json", result)
+
+
+def _train_in_workers(ctx: StageContext, splits: dict, work_root: Path) -> None:
+    """Train every unfinished trainable cell over ``train.workers`` processes, those reading codes first (the
+    slowest), so the main loop below only collects them. Single-process runs only (torchrun has its own ranks)."""
+    cfg = ctx.cfg
+    if cfg.train.workers <= 1 or distributed.context().world_size > 1:
+        return
+    quantized = str(ctx.inputs["quantize"]) if "quantize" in ctx.inputs else None
+    tasks = []
+    for split_name in (s for s in cfg.train.splits if s in splits):
+        for name in cfg.train.models:
+            if catalogue.lookup(name).trainer is None:
+                continue
+            for seed in cfg.seeds:
+                workdir = work_root / split_name / name / f"seed{seed}"
+                if not (workdir / "result.json").is_file():
+                    workdir.mkdir(parents=True, exist_ok=True)
+                    tasks.append((cfg, str(ctx.inputs["prepare"]), quantized, split_name, name, seed, str(workdir)))
+    tasks.sort(key=lambda task: not catalogue.lookup(task[4]).needs_codes)
+    run_in_workers(_cell_in_worker, tasks, cfg.train.workers)
+
+
 def run(ctx: StageContext) -> None:
     cfg = ctx.cfg
     tables, splits = load_prepared(ctx.inputs["prepare"])
     item_text = list(tables.items["text"])
     item_codes = load_codes(ctx.inputs["quantize"]) if "quantize" in ctx.inputs else None
     work_root = ctx.run_dir / "checkpoints" / f"train_seq-{ctx.key}"
+    _train_in_workers(ctx, splits, work_root)
     results: dict[str, dict] = {}
     logs: dict[str, dict] = {}
     for split_name in cfg.train.splits:
