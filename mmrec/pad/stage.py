@@ -11,7 +11,8 @@ best-validation weights, saved under ``models/<split>/<row>/seed<seed>/``. Rows 
 variants ``pad_<ablation>`` for each of ``pad.ablations``, summarised across seeds like every other report row.
 
 Item content comes from the ``encode`` artifact (or ``pad.content_dir`` in the same ``<modality>.safetensors``
-layout); ``pad.enabled: false`` skips both stages.
+layout); ``pad.enabled: false`` skips both stages. Each (split, seed) is one cell; with ``train.workers`` > 1 the
+cells of a stage run in that many worker processes (:mod:`mmrec.core.parallel`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from mmrec import catalogue
 from mmrec.core.config import ConfigError
 from mmrec.core.io import fingerprint_tree, write_json
+from mmrec.core.parallel import run_in_workers
 from mmrec.data.prepared import load_prepared
 from mmrec.data.splits import SequentialSplit
 from mmrec.eval.evaluate import evaluate, ranking_cases
@@ -35,6 +37,7 @@ from mmrec.pad.model import PAD
 from mmrec.pad.tower import AlignedTower
 from mmrec.pipeline import Stage, StageContext
 from mmrec.recipe import RecipeConfig
+from mmrec.train import distributed
 
 
 def rows(config: PADConfig) -> dict[str, PADConfig]:
@@ -66,9 +69,9 @@ def sequential_splits(cfg: RecipeConfig, prepare: Path) -> tuple[list[str], dict
     return list(tables.items["text"]), {name: splits[name] for name in cfg.train.splits if name in splits}  # type: ignore[misc]
 
 
-def content_cache(ctx: StageContext, item_text: list[str], split: SequentialSplit) -> ContentCache:
+def content_cache(cfg: RecipeConfig, content: Path, item_text: list[str], split: SequentialSplit) -> ContentCache:
     """One split's content sources; ``tfidf`` is built with content_knn's settings (``train.models``)."""
-    return ContentCache(content_dir(ctx), split.n_items, item_text, ctx.cfg.train.models.get("content_knn"))
+    return ContentCache(content, split.n_items, item_text, cfg.train.models.get("content_knn"))
 
 
 def content_dir(ctx: StageContext) -> Path:
@@ -76,22 +79,66 @@ def content_dir(ctx: StageContext) -> Path:
     return Path(ctx.cfg.pad.content_dir) if ctx.cfg.pad.content_dir else ctx.inputs["encode"]
 
 
+def cells(ctx: StageContext) -> list[tuple]:
+    """One task per (split, seed), with every path it needs: what :func:`align_cell` / :func:`pad_cell` take, in
+    this process or in ``train.workers`` worker processes (:mod:`mmrec.core.parallel`)."""
+    _, splits = sequential_splits(ctx.cfg, ctx.inputs["prepare"])
+    inputs = {name: str(path) for name, path in ctx.inputs.items()}
+    return [(ctx.cfg, inputs, str(content_dir(ctx)), str(ctx.out), split_name, seed)
+            for split_name in splits for seed in ctx.cfg.seeds]
+
+
+def workers(cfg: RecipeConfig) -> int:
+    """``train.workers`` in a single-process run (torchrun ranks keep one process each)."""
+    return cfg.train.workers if distributed.context().world_size == 1 else 1
+
+
+def align_cell(cfg: RecipeConfig, inputs: dict[str, str], content_path: str, out: str, split_name: str,
+               seed: int) -> None:
+    """Every distinct tower the rows need, for one (split, seed), saved under ``towers/<split>/<key>/seed<seed>``."""
+    item_text, splits = sequential_splits(cfg, Path(inputs["prepare"]))
+    split = splits[split_name]
+    content = content_cache(cfg, Path(content_path), item_text, split)
+    trainer = catalogue.lookup("aligned_tower").trainer
+    anchor = load_anchor(cfg, Path(inputs["train_seq"]), split_name, split.n_items, seed)
+    for key, settings in {row.tower_key(): row for row in rows(cfg.pad).values()}.items():
+        tower = trainer(anchor, content(settings.content), split, settings, cfg.train, seed)
+        tower.save_pretrained(Path(out) / "towers" / split_name / key / f"seed{seed}")
+
+
 def run_align(ctx: StageContext) -> None:
     cfg = ctx.cfg
     if not cfg.pad.enabled:
         write_json(ctx.out / "towers.json", {})
         return
-    towers = {row.tower_key(): row for row in rows(cfg.pad).values()}
-    trainer = catalogue.lookup("aligned_tower").trainer
-    item_text, splits = sequential_splits(cfg, ctx.inputs["prepare"])
-    for split_name, split in splits.items():
-        content = content_cache(ctx, item_text, split)
-        for seed in cfg.seeds:
-            anchor = load_anchor(cfg, ctx.inputs["train_seq"], split_name, split.n_items, seed)
-            for key, settings in towers.items():
-                tower = trainer(anchor, content(settings.content), split, settings, cfg.train, seed)
-                tower.save_pretrained(ctx.out / "towers" / split_name / key / f"seed{seed}")
-    write_json(ctx.out / "towers.json", {"towers": sorted(towers), "splits": list(splits), "seeds": cfg.seeds})
+    run_in_workers(align_cell, cells(ctx), workers(cfg))
+    _, splits = sequential_splits(cfg, ctx.inputs["prepare"])
+    towers = sorted({row.tower_key() for row in rows(cfg.pad).values()})
+    write_json(ctx.out / "towers.json", {"towers": towers, "splits": list(splits), "seeds": cfg.seeds})
+
+
+def pad_cell(cfg: RecipeConfig, inputs: dict[str, str], content_path: str, out: str, split_name: str,
+             seed: int) -> dict[str, tuple[dict, dict]]:
+    """Every row for one (split, seed): fine-tuned (best candidate on validation), tested, saved under
+    ``models/<split>/<row>/seed<seed>``; returns row -> (test evaluation, what validation chose)."""
+    item_text, splits = sequential_splits(cfg, Path(inputs["prepare"]))
+    split = splits[split_name]
+    content = content_cache(cfg, Path(content_path), item_text, split)
+    trainer = catalogue.lookup("pad").trainer
+    anchor = load_anchor(cfg, Path(inputs["train_seq"]), split_name, split.n_items, seed)
+    out_rows = {}
+    for row, settings in rows(cfg.pad).items():
+        tower = AlignedTower.from_pretrained(
+            Path(inputs["align"]) / "towers" / split_name / settings.tower_key() / f"seed{seed}")
+        model, searched = best_on_validation(
+            [trainer(anchor, tower, content(c.content_expert_sources()), split, c, cfg.train, seed)
+             for c in settings.candidates()], split, cfg)
+        chosen = {"cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched,
+                  "never_seen_share": model.config.never_seen_share}
+        result = evaluate(model, ranking_cases(split, "test"), split.item_train_counts(), cfg.eval)
+        model.save_pretrained(Path(out) / "models" / split_name / row / f"seed{seed}")
+        out_rows[row] = (result, chosen)
+    return out_rows
 
 
 def run_pad(ctx: StageContext) -> None:
@@ -99,31 +146,16 @@ def run_pad(ctx: StageContext) -> None:
     if not cfg.pad.enabled:
         write_json(ctx.out / "results.json", {})
         return
-    trainer = catalogue.lookup("pad").trainer
+    tasks = cells(ctx)
+    done = run_in_workers(pad_cell, tasks, workers(cfg))
     results: dict[str, dict] = {}
-    item_text, splits = sequential_splits(cfg, ctx.inputs["prepare"])
-    for split_name, split in splits.items():
-        content = content_cache(ctx, item_text, split)
-        per_row: dict[str, list[dict]] = {row: [] for row in rows(cfg.pad)}
-        chosen: dict[str, list[dict]] = {row: [] for row in rows(cfg.pad)}
-        for seed in cfg.seeds:
-            anchor = load_anchor(cfg, ctx.inputs["train_seq"], split_name, split.n_items, seed)
-            for row, settings in rows(cfg.pad).items():
-                tower = AlignedTower.from_pretrained(
-                    ctx.inputs["align"] / "towers" / split_name / settings.tower_key() / f"seed{seed}")
-                model, searched = best_on_validation(
-                    [trainer(anchor, tower, content(c.content_expert_sources()), split, c, cfg.train, seed)
-                     for c in settings.candidates()], split, cfg)
-                chosen[row].append({"cold_dropout": model.config.cold_dropout, "valid_NDCG@10_by_cold_dropout": searched,
-                                    "never_seen_share": model.config.never_seen_share})
-                per_row[row].append(evaluate(model, ranking_cases(split, "test"), split.item_train_counts(),
-                                             cfg.eval))
-                model.save_pretrained(ctx.out / "models" / split_name / row / f"seed{seed}")
-        for row, per_seed in per_row.items():
-            summary = summarise(per_seed)
-            summary["seeds"], summary["config"] = cfg.seeds, dataclasses.asdict(rows(cfg.pad)[row])
-            summary["per_seed"] = [{"seed": s, "NDCG@10": r["overall"]["NDCG@10"], **c}
-                                   for s, r, c in zip(cfg.seeds, per_seed, chosen[row])]
+    for split_name in dict.fromkeys(task[4] for task in tasks):
+        for row, settings in rows(cfg.pad).items():
+            per_seed = [(task[5], cell[row]) for task, cell in zip(tasks, done) if task[4] == split_name]
+            summary = summarise([result for _, (result, _) in per_seed])
+            summary["seeds"], summary["config"] = cfg.seeds, dataclasses.asdict(settings)
+            summary["per_seed"] = [{"seed": seed, "NDCG@10": result["overall"]["NDCG@10"], **chosen}
+                                   for seed, (result, chosen) in per_seed]
             results.setdefault(split_name, {})[row] = summary
     write_json(ctx.out / "results.json", results)
 
