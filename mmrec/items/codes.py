@@ -105,6 +105,15 @@ class SemanticIDRepresentation(ItemRepresentation):
         return torch.stack([table(item_codes[..., k]) for k, table in enumerate(self.tables)], dim=-2)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
+        if items.numel() > self.n_items + 1:  # more lookups than items (a training batch): every item once, gathered
+            return self.all_items()[items]
+        return self._vectors(items)
+
+    def all_items(self) -> torch.Tensor:
+        return self._vectors(torch.arange(self.n_items + 1, device=self.codes.device))
+
+    def _vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """Gate, reduce and (optionally) add the ID embedding: each item's vector from its codes."""
         stacked = self.code_embeddings(items)
         flat = stacked.flatten(-2)
         gated = flat * torch.sigmoid(self.gate(flat))

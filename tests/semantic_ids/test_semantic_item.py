@@ -103,3 +103,25 @@ def test_rejects_bad_codes() -> None:
         SemanticIDRepresentation(torch.zeros(3, 1, 1, dtype=torch.int64), 4, 4, activation="tanh")
     with pytest.raises(ValueError, match="non-negative"):
         SemanticIDRepresentation(-torch.ones(3, 1, 1, dtype=torch.int64), 4, 4)
+
+
+@pytest.mark.parametrize("with_id", [False, True])
+def test_a_batch_with_more_lookups_than_items_gathers_the_same_vectors_and_gradients(codes, with_id) -> None:
+    """A training batch (more positions than items) computes every item's vector once and gathers: the vectors and
+    the parameter gradients equal the per-position computation."""
+    torch.manual_seed(0)
+    rep = SemanticIDRepresentation(codes, dim=8, codes_per_level=4, with_id=with_id)
+    items = torch.randint(0, rep.n_items + 1, (6, rep.n_items))  # 6 x N lookups > N + 1 items
+    assert items.numel() > rep.n_items + 1
+    gathered = rep(items)
+    direct = rep._vectors(items)
+    torch.testing.assert_close(gathered, direct, rtol=1e-6, atol=1e-7)
+    weights = torch.randn_like(direct)
+    grads = []
+    for out in (rep(items), rep._vectors(items)):
+        rep.zero_grad()
+        (out * weights).sum().backward()
+        grads.append([p.grad.clone() for p in rep.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert torch.equal(rep(items[:1, :3]), rep._vectors(items[:1, :3]))  # few lookups: computed directly
