@@ -164,3 +164,22 @@ def test_cells_in_worker_processes_give_the_same_results(dataset, tmp_path, monk
             assert one["overall"] == two["overall"]
     with pytest.raises(ConfigError, match="train.workers"):
         load_recipe(dataset, ["train.workers=0"])
+
+
+def test_python_dash_m_mmrec_with_workers_runs_the_command_once(dataset, tmp_path):
+    """``python -m mmrec run ... train.workers=2`` as a user runs it: the spawned workers get the recipe by pickle,
+    train, and the command (which multiprocessing does not re-run in a worker for a package's ``__main__``) runs
+    the pipeline once."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "cli-run"
+    done = subprocess.run([sys.executable, "-m", "mmrec", "run", str(dataset), "--output", str(run),
+                           "--stage", "train_seq", "train.workers=2", "seeds=[0]"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("stage prepare   running") == 1  # the pipeline ran once, in the parent
+    artifact = next((run / "artifacts").glob("train_seq-*"))
+    assert set(json.loads((artifact / "results.json").read_text())["leave-one-out"]) >= {"sasrec", "gru4rec"}
