@@ -41,7 +41,8 @@ class EncodeConfig:
     encoders: dict[str, EncoderSpec] = dataclasses.field(default_factory=dict)  # none unless the recipe names them
     cache_dir: str | None = None  # default: <run dir>/cache/embeddings
     # encoders run at once, each in its own process with an equal share of the torch threads (1: one after
-    # another here); on a small CPU two 1-thread workers beat one 2-thread process (mmrec.core.parallel)
+    # another here; mmrec.core.parallel). Encoders use both cores well (the demo's LLM: 124 s on 2 threads, 246 s
+    # on 1), so on the 2-core demo 2 workers were slower (262 vs 232 s); it pays where an encoder scales badly
     workers: int = 1
 
     def validate(self) -> None:

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from safetensors.numpy import load_file
+from toy import one_torch_thread, record_worker_calls
 
 import mmrec.stages.encode as stage
 from mmrec.core.config import ConfigError
@@ -39,14 +39,9 @@ encode:
 
 
 def test_encoders_in_worker_processes_write_what_the_in_process_run_writes(recipe, tmp_path, monkeypatch):
-    sent = []
-    original = stage.run_in_workers
-    monkeypatch.setattr(stage, "run_in_workers",
-                        lambda fn, tasks, workers: sent.append((len(tasks), workers)) or original(fn, tasks, workers))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        outputs = {}
+    sent = record_worker_calls(monkeypatch, stage)
+    outputs = {}
+    with one_torch_thread():
         for workers in (1, 2):
             run = tmp_path / f"run{workers}"
             Pipeline(load_recipe(recipe, [f"encode.workers={workers}"]), run, default_stages()).run(["encode"])
@@ -54,9 +49,7 @@ def test_encoders_in_worker_processes_write_what_the_in_process_run_writes(recip
             outputs[workers] = {name: load_file(artifact / f"{name}.safetensors") for name in ("mean", "cls")}
             summary = json.loads((artifact / "encode.json").read_text())
             assert list(summary) == ["mean", "cls"] and summary["mean"]["n_missing"] == 1
-    finally:
-        torch.set_num_threads(threads)
-    assert sent == [(2, 1), (2, 2)]
+    assert sent == [("encode_one", 2, 1), ("encode_one", 2, 2)]
     for name in ("mean", "cls"):
         np.testing.assert_array_equal(outputs[1][name]["embeddings"], outputs[2][name]["embeddings"])
         np.testing.assert_array_equal(outputs[1][name]["mask"], outputs[2][name]["mask"])

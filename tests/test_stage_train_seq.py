@@ -133,20 +133,13 @@ def test_train_section_is_checked_against_the_registry(dataset):
 def test_cells_in_worker_processes_give_the_same_results(dataset, tmp_path, monkeypatch):
     """train.workers 2: the (split, model, seed) cells train in two spawned processes, one torch thread each; at one
     thread per process the numbers equal the in-process run exactly, and every cell's model folder is kept."""
+    from toy import one_torch_thread, record_worker_calls
+
     import mmrec.stages.sequential as stage
 
-    sent = []
-
-    def recording(fn, tasks, workers):
-        sent.append((len(tasks), workers))
-        return run_in_workers(fn, tasks, workers)
-
-    run_in_workers = stage.run_in_workers
-    monkeypatch.setattr(stage, "run_in_workers", recording)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        results = {}
+    sent = record_worker_calls(monkeypatch, stage)
+    results = {}
+    with one_torch_thread():
         for workers in (1, 2):
             run = tmp_path / f"run{workers}"
             Pipeline(load_recipe(dataset, [f"train.workers={workers}"]), run, default_stages()).run(["train_seq"])
@@ -154,9 +147,7 @@ def test_cells_in_worker_processes_give_the_same_results(dataset, tmp_path, monk
             results[workers] = json.loads((artifact / "results.json").read_text())
             assert {p.parent.name for p in (artifact / "models" / "new-items").glob("*/seed1")} == {
                 "sasrec", "gru4rec"}
-    finally:
-        torch.set_num_threads(threads)
-    assert sent == [(8, 2)]  # 2 splits x 2 trainable models x 2 seeds, sent to 2 workers (workers=1 sends nothing)
+    assert sent == [("_cell_in_worker", 8, 2)]  # 2 splits x 2 trainable models x 2 seeds, sent to 2 workers (workers=1 sends nothing)
     for split in ("leave-one-out", "new-items"):
         for name in ("sasrec", "gru4rec"):
             one, two = results[1][split][name], results[2][split][name]

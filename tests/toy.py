@@ -3,6 +3,7 @@ tests), and an offline Hugging Face cache layout for loading by repo id."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -96,3 +97,29 @@ pad: {{enabled: true, content_dir: {tmp / 'emb'}, n_bins: 3, align_epochs: 1, fi
        ablations: [uniform_gate]}}
 """)
     return recipe
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Torch on one thread inside (worker processes then get one each too), the caller's count restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def record_worker_calls(monkeypatch, module) -> list[tuple[str, int, int]]:
+    """Wrap ``module.run_in_workers``: each call is recorded as (function name, number of tasks, workers) and
+    then run, so a test can check which path a stage took."""
+    calls, original = [], module.run_in_workers
+
+    def recording(fn, tasks, workers):
+        calls.append((fn.__name__, len(tasks), workers))
+        return original(fn, tasks, workers)
+
+    monkeypatch.setattr(module, "run_in_workers", recording)
+    return calls

@@ -1,4 +1,5 @@
-"""Training loop for CTR models: AdamW (lazy, row-sparse for tables of >= ``sparse_min_rows``), early stopping on validation AUC, resumable checkpoints, seeded.
+"""Training loop for CTR models: AdamW (lazy and row-sparse for tables of >= ``sparse_min_rows`` rows), early
+stopping on validation AUC, resumable checkpoints, seeded.
 
 The best epoch's weights (by validation AUC) are restored at the end; test data is never looked at here.
 """

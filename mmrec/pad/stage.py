@@ -88,11 +88,6 @@ def cells(ctx: StageContext) -> list[tuple]:
             for split_name in splits for seed in ctx.cfg.seeds]
 
 
-def workers(cfg: RecipeConfig) -> int:
-    """``train.workers`` in a single-process run (torchrun ranks keep one process each)."""
-    return cfg.train.workers if distributed.context().world_size == 1 else 1
-
-
 def align_cell(cfg: RecipeConfig, inputs: dict[str, str], content_path: str, out: str, split_name: str,
                seed: int) -> None:
     """Every distinct tower the rows need, for one (split, seed), saved under ``towers/<split>/<key>/seed<seed>``."""
@@ -111,10 +106,11 @@ def run_align(ctx: StageContext) -> None:
     if not cfg.pad.enabled:
         write_json(ctx.out / "towers.json", {})
         return
-    run_in_workers(align_cell, cells(ctx), workers(cfg))
-    _, splits = sequential_splits(cfg, ctx.inputs["prepare"])
+    tasks = cells(ctx)
+    run_in_workers(align_cell, tasks, distributed.local_workers(cfg.train.workers))
     towers = sorted({row.tower_key() for row in rows(cfg.pad).values()})
-    write_json(ctx.out / "towers.json", {"towers": towers, "splits": list(splits), "seeds": cfg.seeds})
+    splits = list(dict.fromkeys(task[4] for task in tasks))
+    write_json(ctx.out / "towers.json", {"towers": towers, "splits": splits, "seeds": cfg.seeds})
 
 
 def pad_cell(cfg: RecipeConfig, inputs: dict[str, str], content_path: str, out: str, split_name: str,
@@ -147,7 +143,7 @@ def run_pad(ctx: StageContext) -> None:
         write_json(ctx.out / "results.json", {})
         return
     tasks = cells(ctx)
-    done = run_in_workers(pad_cell, tasks, workers(cfg))
+    done = run_in_workers(pad_cell, tasks, distributed.local_workers(cfg.train.workers))
     results: dict[str, dict] = {}
     for split_name in dict.fromkeys(task[4] for task in tasks):
         for row, settings in rows(cfg.pad).items():

@@ -111,7 +111,7 @@ def run(ctx: StageContext) -> None:
     cfg = ctx.cfg
     cache_dir = str(cfg.encode.cache_dir or ctx.run_dir / "cache" / "embeddings")
     names = list(cfg.encode.encoders)
-    workers = cfg.encode.workers if distributed.context().world_size == 1 else 1  # torchrun: ranks share items
+    workers = distributed.local_workers(cfg.encode.workers)  # torchrun: the ranks share the items instead
     order = sorted(names, key=lambda n: COST_ORDER.get(cfg.encode.encoders[n].kind, 3)) if workers > 1 else names
     tasks = [(cfg, str(ctx.inputs["prepare"]), str(ctx.out), cache_dir, name) for name in order]
     entries = dict(zip(order, run_in_workers(encode_one, tasks, workers)))

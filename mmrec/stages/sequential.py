@@ -75,7 +75,8 @@ def _train_in_workers(ctx: StageContext, splits: dict, work_root: Path) -> None:
     """Train every unfinished trainable cell over ``train.workers`` processes, those reading codes first (the
     slowest), so the main loop below only collects them. Single-process runs only (torchrun has its own ranks)."""
     cfg = ctx.cfg
-    if cfg.train.workers <= 1 or distributed.context().world_size > 1:
+    workers = distributed.local_workers(cfg.train.workers)
+    if workers <= 1:
         return
     quantized = str(ctx.inputs["quantize"]) if "quantize" in ctx.inputs else None
     tasks = []
@@ -89,7 +90,7 @@ def _train_in_workers(ctx: StageContext, splits: dict, work_root: Path) -> None:
                     workdir.mkdir(parents=True, exist_ok=True)
                     tasks.append((cfg, str(ctx.inputs["prepare"]), quantized, split_name, name, seed, str(workdir)))
     tasks.sort(key=lambda task: not catalogue.lookup(task[4]).needs_codes)
-    run_in_workers(_cell_in_worker, tasks, cfg.train.workers)
+    run_in_workers(_cell_in_worker, tasks, workers)
 
 
 def run(ctx: StageContext) -> None:

@@ -50,6 +50,12 @@ def context() -> DistContext:
     return DistContext()
 
 
+def local_workers(requested: int) -> int:
+    """How many worker processes a stage may spawn (``encode.workers``, ``train.workers``): the request in a
+    single-process run, 1 under ``torchrun`` (the ranks are the parallelism there)."""
+    return requested if context().world_size == 1 else 1
+
+
 @contextlib.contextmanager
 def single_process() -> Iterator[None]:
     """Rank 0 working alone (a stage that is not ``distributed`` while the other ranks wait at a barrier): inside,

@@ -120,31 +120,23 @@ def test_pad_stage_chooses_cold_dropout_on_validation_over_a_tfidf_content_exper
 def test_align_and_pad_cells_in_worker_processes_give_the_same_results(tmp_path, monkeypatch):
     """``train.workers`` 2 with two seeds: the (split, seed) cells of align and pad run in two spawned processes
     (one torch thread each) and the rows' numbers and saved towers equal the in-process run's exactly."""
-    from toy import write_pad_recipe
+    from toy import one_torch_thread, record_worker_calls, write_pad_recipe
 
     import mmrec.pad.stage as stage
     from mmrec.pipeline import Pipeline
     from mmrec.recipe import load_recipe
     from mmrec.stages import default_stages
 
-    sent = []
-    original = stage.run_in_workers
-    monkeypatch.setattr(stage, "run_in_workers",
-                        lambda fn, tasks, workers: sent.append((fn.__name__, len(tasks), workers))
-                        or original(fn, tasks, workers))
+    sent = record_worker_calls(monkeypatch, stage)
     recipe = write_pad_recipe(tmp_path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = {}
+    out = {}
+    with one_torch_thread():
         for workers in (1, 2):
             cfg = load_recipe(recipe, ["seeds=[0, 1]", f"train.workers={workers}"])
             done = Pipeline(cfg, tmp_path / f"run{workers}", default_stages()).run(["pad"])
             towers = sorted(p.relative_to(done["align"]) for p in (done["align"] / "towers").rglob("*.safetensors"))
             out[workers] = (json.loads((done["pad"] / "results.json").read_text()), towers,
                             {t: (done["align"] / t).read_bytes() for t in towers})
-    finally:
-        torch.set_num_threads(threads)
     # workers=1 runs the cells in this process (run_in_workers with one worker), workers=2 in two processes
     assert sent == [("align_cell", 2, 1), ("pad_cell", 2, 1), ("align_cell", 2, 2), ("pad_cell", 2, 2)]
     assert _untimed(out[1][0]) == _untimed(out[2][0]) and out[1][1] == out[2][1] and len(out[1][1]) >= 2

@@ -91,11 +91,10 @@ class DHENMultiTask(MultiTaskModel):
         labels = self.positive[actions].float()
         total, pairs = states.new_zeros(()), 0
         for k in range(1, min(self.config.aux_horizon, states.shape[1] - 1) + 1):
-            real = mask[:, :-k] & mask[:, k:]
-            if real.any():
-                total = total + F.binary_cross_entropy_with_logits(logits[:, :-k, k - 1][real], labels[:, k:][real],
-                                                                   reduction="sum")
-                pairs += int(real.sum())
+            real = mask[:, :-k] & mask[:, k:]  # an empty selection adds 0
+            total = total + F.binary_cross_entropy_with_logits(logits[:, :-k, k - 1][real], labels[:, k:][real],
+                                                               reduction="sum")
+            pairs += int(real.sum())
         return total / max(pairs, 1)
 
     def outputs(self, batch: dict[str, torch.Tensor]) -> ZooOutputs:
