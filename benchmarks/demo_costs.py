@@ -5,10 +5,10 @@
 
 The runs themselves are `make demo` (``mmrec run recipes/ml-100k.yaml --output DIR``) under the shared heavy lock;
 this script only reads them: per stage the seconds of its ``stage.json`` (encoders inside ``encode`` from its
-``encode.json``), the total against the issue's 10-minute limit, the load average the run recorded where it did,
-the recipe settings that differ, and every model's headline test metric per split (NDCG@10, AUC for CTR) with
-the change from the first run. Timings on a shared 2-core machine move with the other users' load: compare
-stages within a run (shares), and runs only as far as their loads are alike.
+``encode.json``), the total against the issue's 10-minute limit, the machine each run's stages recorded (CPU
+model, cores, vector extensions), the recipe settings that differ, and every model's headline test metric per split
+(NDCG@10, AUC for CTR) with the change from the first run. Timings move with the machine and with other users'
+load: compare stages within a run (shares), and runs only on the same machine.
 Writes ``benchmarks/results/demo.json`` and ``benchmarks/results/demo.md``.
 """
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from mmrec.eval.report_summary import stage_machines
 
 REPO = Path(__file__).resolve().parents[1]
 HEADLINE = {"ctr": "AUC"}  # others: NDCG@10
@@ -45,7 +47,7 @@ def read_run(run: Path) -> dict:
                     metrics[f"{split}/{model}"] = (metric, _value(r["overall"].get(metric)))
     recipe = json.loads((run / "recipe.json").read_text())
     return {"stages": seconds, "encoders": encoders, "total_s": sum(seconds.values()), "metrics": metrics,
-            "recipe": recipe}
+            "machines": stage_machines(run, stages), "recipe": recipe}
 
 
 def _flat(obj, prefix=""):
@@ -78,6 +80,7 @@ def main() -> None:
                              + " | ".join(f"{r['encoders'].get(enc, float('nan')):.1f}" for r in runs.values()) + " |")
     lines.append("| **total** | " + " | ".join(f"**{r['total_s']:.0f}** ({r['total_s'] / 60:.1f} min)"
                                              for r in runs.values()) + " |")
+    lines.append("| machine | " + " | ".join("; ".join(r["machines"]) or "not recorded" for r in runs.values()) + " |")
     lines.append("| under the 10-min limit | " + " | ".join("yes" if r["total_s"] <= args.limit_s else "no"
                                                          for r in runs.values()) + " |")
     lines += ["", "## Recipe settings that differ from " + labels[0], ""]

@@ -27,6 +27,7 @@ from typing import Any
 
 from mmrec.core.config import to_dict
 from mmrec.core.io import atomic_dir, hash_obj, remove_stale_temporaries, write_json, write_text
+from mmrec.core.machine import describe_machine
 from mmrec.recipe import RecipeConfig
 from mmrec.train import distributed
 
@@ -161,7 +162,8 @@ class Pipeline:
         with atomic_dir(path) as tmp, alone:
             stage.run(StageContext(self.cfg, self.run_dir, tmp, inputs, self.key(name)))
             write_json(tmp / "stage.json", {"stage": name, "key": self.key(name), "seconds": time.perf_counter() - start,
-                                            "inputs": {k: v.name for k, v in inputs.items()}})
+                                            "inputs": {k: v.name for k, v in inputs.items()},
+                                            "machine": describe_machine()})
         log.info("stage %-9s done in %.1fs", name, time.perf_counter() - start)
 
     def _lock(self) -> Any:

@@ -20,7 +20,7 @@ from mmrec.core.io import write_json, write_text
 from mmrec.eval.embedding_section import EMBEDDING_GLOSSARY, embedding_plots, embedding_tables
 from mmrec.eval.plot_cache import cached_plots
 from mmrec.eval.report_plots import plot_bins, plot_frequency
-from mmrec.eval.report_summary import cost_line, encoder_costs, stage_costs, summary_lines
+from mmrec.eval.report_summary import cost_line, encoder_costs, stage_costs, stage_machines, summary_lines
 
 HEADLINE = "NDCG@10"
 HEADLINES = {"sequential": HEADLINE, "ctr": "AUC", "fields": "AUC"}  # the metric models are compared by, per task
@@ -201,7 +201,8 @@ def _stage_cost_table(costs: dict) -> tuple[str, list[str], list[list[str]]]:
         if stage == "encode":
             rows += [[f"  encode: {name}", f"{s:.1f}", f"{100 * s / total:.0f} %"]
                      for name, s in costs["encoders"].items()]
-    return ("Cost per stage (whole run, seconds)", ["stage", "seconds", "share"],
+    where = f"; {'; '.join(costs['machines'])}" if costs.get("machines") else ""
+    return (f"Cost per stage (whole run, seconds{where})", ["stage", "seconds", "share"],
             rows + [["total", f"{sum(costs['stages'].values()):.1f}", "100 %"]])
 
 
@@ -340,8 +341,9 @@ def render_report(run_dir: str | Path, extra: Sequence[Callable[..., list[tuple[
     stages = json.loads((run_dir / "stages.json").read_text())
     state, notes = run_state(run_dir)
     costs = stage_costs(run_dir, stages)
-    cost = cost_line(costs)
-    stage_cost_rows = {"stages": dict(costs), "encoders": dict(encoder_costs(run_dir, stages))}
+    machines = stage_machines(run_dir, stages)
+    cost = cost_line(costs, machines)
+    stage_cost_rows = {"stages": dict(costs), "encoders": dict(encoder_costs(run_dir, stages)), "machines": machines}
     written = []
     title = f"Run report: {stats['tables']['dataset']}"
     entries: list[tuple[str, str]] = []  # (split, one-line summary)

@@ -11,6 +11,8 @@ import json
 import math
 from pathlib import Path
 
+from mmrec.core.machine import machine_line
+
 BACKBONES = {"sequential": ("sasrec", "gru4rec"), "ctr": ("din", "lr"),  # the ID-only reference, first present
              "fields": ("zoo_din", "zoo_lr")}
 
@@ -80,6 +82,19 @@ def encoder_costs(run_dir: Path, stages: dict[str, str]) -> list[tuple[str, floa
     return [(name, float(row.get("seconds", 0.0))) for name, row in json.loads(path.read_text()).items()]
 
 
-def cost_line(costs: list[tuple[str, float]]) -> str:
+def stage_machines(run_dir: Path, stages: dict[str, str]) -> list[str]:
+    """The machines the finished stages ran on (one phrase each, in stage order, repeats dropped); stages written
+    before the machine was recorded add none."""
+    lines = []
+    for rel in stages.values():
+        path = run_dir / rel / "stage.json"
+        machine = json.loads(path.read_text()).get("machine") if path.is_file() else None
+        if machine:
+            lines.append(machine_line(machine))
+    return list(dict.fromkeys(lines))
+
+
+def cost_line(costs: list[tuple[str, float]], machines: list[str] = ()) -> str:
     total = sum(s for _, s in costs)
-    return f"cost: {total:.0f} s in all (" + ", ".join(f"{n} {s:.0f} s" for n, s in costs) + ")"
+    where = f" on {'; '.join(machines)}" if machines else ""
+    return f"cost: {total:.0f} s in all{where} (" + ", ".join(f"{n} {s:.0f} s" for n, s in costs) + ")"
