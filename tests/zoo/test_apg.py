@@ -98,6 +98,19 @@ def test_the_layer_reads_bias_first_then_the_k_by_k_matrix():
     torch.testing.assert_close(got_s, s.expand(7, -1, -1))
 
 
+def test_the_generated_matrix_is_unit_scale_for_a_condition_at_embedding_init_scale():
+    """Conditions made of fresh embeddings (std 1e-4) give S(z) of the same size as unit-scale ones: the hypernet
+    reads z normalised. Fed raw, S(z) (its biases start at 0) is 1e-4 of that size, so APG's output is ~1e-8 and
+    its gradient into the embeddings vanishes (an ml-100k seed of APG-DNN stayed at chance)."""
+    seed_everything(0)
+    layer = APGLinear(32, 16, condition_dim=32, rank_k=4, overparam_p=0, hypernet_units=[64, 32])
+    z = torch.randn(512, 32)
+    _, s_unit = layer.generate(z)
+    _, s_tiny = layer.generate(1e-4 * z)
+    assert float(s_tiny.abs().mean()) > 0.5 * float(s_unit.abs().mean()) > 0.05
+    torch.testing.assert_close(s_tiny, s_unit, rtol=1e-3, atol=1e-3)
+
+
 def test_bad_condition_settings_name_the_problem(fmap):
     with pytest.raises(ValueError, match="condition field 'domain' is not a flat field"):
         APGDNN(APGConfig(condition_mode="group", condition_fields=["domain"]), fmap)

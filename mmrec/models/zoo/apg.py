@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmrec.features.feature_map import FeatureMap
@@ -67,8 +68,15 @@ class APGLinear(nn.Module):
         return self.U_l @ self.U_r, self.V_l @ self.V_r
 
     def generate(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """b(z) (B, M) and S(z) (B, K, K) from the hypernet's output ``[b; vec S]``."""
-        out = self.hypernet(z)
+        """b(z) (B, M) and S(z) (B, K, K) from the hypernet's output ``[b; vec S]``.
+
+        The hypernet reads z layer-normalised (no learned scale): a condition made of field embeddings starts at
+        their init scale (std 1e-4), where S(z) is 1e-4 of its unit-input size, APG's product term ~1e-8 and its
+        gradient into the embeddings vanishing. On ml-100k CTR one seed in three of self-wise APG-DNN then never
+        left chance (valid AUC 0.51 after 3 epochs); with the normalised condition the same seed reaches 0.752.
+        FuxiCTR feeds z as it is. The epsilon is far below 1e-4's variance (1e-8), so the normalisation is
+        scale-free at that init too."""
+        out = self.hypernet(F.layer_norm(z, z.shape[-1:], eps=1e-12))
         return out[:, :self.output_dim], out[:, self.output_dim:].reshape(-1, self.rank_k, self.rank_k)
 
     def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
