@@ -242,6 +242,8 @@ def claims(s: dict) -> list[dict]:
             rows.append({"claim": claim, **check, "note": note})
 
     add("APG-DCNv2 > DCNv2 (test AUC)", _compare(s, "dcnv2", "apg_dcnv2", ">"))
+    for width, suffix in ((256, ""), (128, "_w128"), (64, "_w64")):
+        add(f"APG-DNN > DNN, 3 x {width} (test AUC)", _compare(s, f"dnn{suffix}", f"apg_dnn{suffix}", ">"))
     singles = [c for c in ("dhen_dcn", "dhen_dot") if c in s and s[c]["n"] > 1]
     if singles:
         best = max(singles, key=lambda c: s[c]["test_AUC"]["mean"])
