@@ -83,7 +83,8 @@ def finished_table(run_dir: Path) -> str:
         for name in MODELS:
             cells = sorted((split_dir / name).glob("seed*/result.json"))
             if cells:
-                per_seed = [json.loads(c.read_text()) for c in cells]
+                # the learning curves differ in length under early stopping (the stage keeps them apart too)
+                per_seed = [{k: v for k, v in json.loads(c.read_text()).items() if k != "history"} for c in cells]
                 results.setdefault(split_dir.name, {})[name] = {**summarise(per_seed), "seeds": len(per_seed)}
     quantize = next(run_dir.glob("artifacts/quantize-*/quantize.json"), None)
     text = table(results, json.loads(quantize.read_text()) if quantize else {})
