@@ -92,5 +92,7 @@ def test_mnse_recovers_a_threshold_inside_a_coarse_bucket():
         scores[encoding] = evaluate(model, fmap.encode(valid))["AUC"]
     labels, v = valid.click.to_numpy(), valid.v.to_numpy()
     bucket_ceiling = auc(labels, np.floor(v * 4))  # the best any bucket-only score can do: ties inside the bucket
-    assert scores["bucket"] <= bucket_ceiling + 1e-9 and bucket_ceiling < 0.7, (scores, bucket_ceiling)
+    # + 0.005: rows of one bucket get the same score up to float rounding, which differs by a row's place in the
+    # batch on some CPUs (AVX-512 kernels: 0.64397 against a ceiling of 0.64367), and AUC breaks such near-ties
+    assert scores["bucket"] <= bucket_ceiling + 0.005 and bucket_ceiling < 0.7, (scores, bucket_ceiling)
     assert scores["mnse"] > 0.95 and scores["mnse"] > scores["bucket"] + 0.25, scores
