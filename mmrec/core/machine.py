@@ -1,7 +1,8 @@
 """The machine a stage ran on (CPU model, usable cores, vector extensions), recorded beside its time.
 
-Stage times mean little without it: the same demo took 711 s on a 2-core AMD EPYC (AVX2) and 272 s on a 2-core
-Intel Xeon with AVX-512 and AMX, at the same commit. Linux's ``/proc/cpuinfo`` gives the model and flags; other
+Stage times mean little without it: the same demo took 711 s on the project's earlier 2-core machine (34 GFLOP/s
+fp32 matmul per thread; an AVX2 AMD EPYC by the brief) and 272 s on a 2-core Intel Xeon with AVX-512 and AMX
+(186 GFLOP/s), at the same commit. Linux's ``/proc/cpuinfo`` gives the model and flags; other
 systems get ``platform.processor()`` and no flags.
 """
 
