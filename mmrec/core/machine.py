@@ -34,9 +34,8 @@ def describe_machine(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
             key = key.strip()
             if key == "model name" and value.strip():
                 model = value.strip()
-            elif key == "flags":
+            elif key == "flags":  # after "model name" in each processor's block: the first CPU's is enough
                 flags = set(value.split())
-            if model and flags and key == "flags":
                 break
     return {"cpu": model, "cores": usable_cores(), "vector": [name for f, name in VECTOR_FLAGS.items() if f in flags]}
 
