@@ -5,7 +5,8 @@
 Part 1, ml-100k leave-one-out (all 943 test users, every item scored, history masked): times
 ``mmrec.eval.evaluate.evaluate`` per model (the "total", against the issue's 0.05 s target), median of
 ``--repeats``, as wall and process CPU seconds (CPU is the steadier figure on a shared machine), beside the
-model's own scoring (``model.scorer()``: the last position only, the item matrix once), the whole-sequence path it
+model's own scoring (``model.scorer()``: the last position only, the item matrix once; on the evaluator's chunks,
+``eval.batch_size`` users in order of history length, each padded to its own longest), the whole-sequence path it
 replaced (every position's states, the last one taken), and the evaluator's own work (padding, masking, ranking,
 metrics, bins: evaluate() on the model's precomputed scores). "floor" is the scoring's FLOPs (torch's flop
 counter) over this machine's measured fp32 matmul FLOP/s, in the same process: no implementation of the same
@@ -17,8 +18,8 @@ Part 2, synthetic: users with power-law item popularity (Zipf-like, exponent 1) 
 (median 20, 3..500 items) over 20,000 items, scored by a 64-d mean-of-history-embeddings model or a 2-block
 SASRec, reading the last 50 items; each configuration runs in a fresh process, which reports evaluate()'s wall /
 CPU time and its peak resident-memory increase (benchmarks/memory.py PeakRSS, sampled every 2 ms) over the memory
-held before it. 25k and 100k users at the same chunk show memory bounded by the chunk, not the users; a 4x chunk
-shows what the chunk costs.
+held before it. 25k and 100k users at the same chunk (the default, 128) show memory bounded by the chunk, not the users;
+an 8x chunk shows what the chunk costs.
 Writes ``benchmarks/results/eval_time.json``.
 """
 
@@ -45,8 +46,8 @@ from mmrec.models.base import Recommender, SequentialRecommender
 from memory import PeakRSS  # benchmarks/memory.py (scripts run from benchmarks/ on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
-SYNTHETIC = [(25_000, 1024, "mean"), (100_000, 1024, "mean"), (25_000, 4096, "mean"),
-             (25_000, 1024, "sasrec"), (100_000, 1024, "sasrec")]  # (users, chunk, scorer)
+SYNTHETIC = [(25_000, 128, "mean"), (100_000, 128, "mean"), (25_000, 1024, "mean"),
+             (25_000, 128, "sasrec"), (100_000, 128, "sasrec"), (25_000, 1024, "sasrec")]  # (users, chunk, scorer)
 N_ITEMS, DIM, MAX_LEN = 20_000, 64, 50
 TARGET_S = 0.05  # issue 16: full-ranking evaluation of ml-100k's 943 users, per model
 
@@ -66,7 +67,8 @@ class MeanEmbeddingScorer(Recommender):
 
 
 class Replay(Recommender):
-    """Returns precomputed scores chunk after chunk: evaluate() on it times the evaluator's own work alone."""
+    """Returns precomputed scores (rows in the evaluator's scoring order) chunk after chunk: evaluate() on it times
+    the evaluator's own work alone."""
 
     def __init__(self, scores: torch.Tensor, max_len: int | None):
         super().__init__()
@@ -161,15 +163,19 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
           f"{'target':>6} {'NDCG@10':>8} {'(optim.)':>8} tied targets")
     for name, model in models.items():
         model.eval()
-        inputs = cases.with_max_len(model.max_len).histories()
+        model_cases = cases.with_max_len(model.max_len)
+        order = model_cases.scoring_order()
+        chunks = [model_cases.chunk(order[i : i + cfg.eval.batch_size])[0] for i in range(0, len(order),
+                                                                                       cfg.eval.batch_size)]
         with torch.no_grad():
-            score_wall, score_cpu = median_times(lambda: model.scorer()(inputs), args.repeats)
-            old_wall, old_cpu = median_times(lambda: whole_sequence_score(model, inputs), args.repeats)
+            score_wall, score_cpu = median_times(lambda: chunked(model.scorer(), chunks), args.repeats)
+            old_wall, old_cpu = median_times(lambda: chunked(lambda c: whole_sequence_score(model, c), chunks),
+                                             args.repeats)
             with FlopCounterMode(display=False) as flops:
-                model.scorer()(inputs)
+                chunked(model.scorer(), chunks)
         wall, cpu = median_times(lambda: evaluate(model, cases, counts, cfg.eval), args.repeats)
         with torch.no_grad():
-            replay = Replay(model.score(inputs).float(), model.max_len)
+            replay = Replay(torch.cat([model.score(c).float() for c in chunks]), model.max_len)
         evaluator_wall, evaluator_cpu = median_times(lambda: evaluate(replay, cases, counts, cfg.eval), args.repeats)
         expected = evaluate(model, cases, counts, EvalConfig(ties="expected"))["overall"]["NDCG@10"]
         optimistic, pessimistic = (rank_all(model.score, cases.with_max_len(model.max_len), ties=t)
@@ -188,6 +194,10 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
               f"{r['floor_cpu_seconds']:7.4f} {wall:7.3f} {'met' if cpu < TARGET_S else 'NOT':>6} {expected:8.4f} "
               f"{r['NDCG@10_optimistic']:8.4f} {r['targets_with_ties']}")
     return rows, len(cases), split.n_items, matmul
+
+
+def chunked(score, chunks: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [score(c) for c in chunks]
 
 
 def whole_sequence_score(model: Recommender, histories: torch.Tensor) -> torch.Tensor:

@@ -111,6 +111,7 @@ def test_rank_all_chunked_equals_unchunked_and_brute_force(ties):
     known = [rng.choice(np.arange(1, 30), size=3, replace=False) for _ in range(37)]
     cases = RankingCases.build(histories, targets, known)
     table = torch.randint(-2, 3, (30, 4), generator=torch.Generator().manual_seed(0)).float()  # many exact ties
+    table[0] = 0  # padding is no item: chunks pad to their own longest history
 
     def score(h):
         return table[h].sum(1) @ table.T
@@ -158,6 +159,28 @@ def test_cases_pad_each_chunk_like_the_whole_and_cut_to_max_len():
     assert cases.histories(1, 3).tolist() == [[0, 0, 1], [0, 3, 5]]
     assert cases.with_max_len(2).histories(0, 1).tolist() == [[2, 7]]
     assert cases.mask_items.tolist() == [2, 4, 7, 1, 3, 5] and cases.mask_offsets.tolist() == [0, 3, 4, 6]
+
+
+def test_chunks_take_cases_by_length_pad_to_their_own_longest_and_ranks_come_back_in_case_order():
+    histories = [np.array([4, 2, 7, 6]), np.array([1]), np.array([3, 5]), np.array([8]), np.array([2, 9, 3])]
+    cases = RankingCases.build(histories, np.array([1, 2, 3, 4, 5]), max_len=3)
+    x, targets, rows, items = cases.chunk(np.array([2, 0]))
+    assert x.tolist() == [[0, 3, 5], [2, 7, 6]] and targets.tolist() == [3, 1]  # case 0 cut to max_len
+    assert rows.tolist() == [0, 0, 1, 1, 1, 1] and items.tolist() == [3, 5, 2, 4, 6, 7]
+    widths = []
+
+    def score(h):  # items near the row's first real item score high: each case ranks its target its own way
+        widths.append(h.shape[1])
+        first = h[torch.arange(len(h)), (h == 0).sum(1)]
+        return -(torch.arange(11.0)[None, :] - first[:, None]).abs()
+
+    ranks = rank_all(score, cases, batch_size=2)
+    assert widths == [1, 3, 3]  # lengths 1, 1 | 2, 3 | 3: the short ones are never padded to the full width
+    assert len(set(ranks.tolist())) > 2  # the scorer really tells the cases apart
+    # case order: each rank equals the one the case gets scored alone
+    for c in range(5):
+        alone = RankingCases.build([histories[c]], np.array([c + 1]), max_len=3)
+        assert ranks[c] == rank_all(score, alone)[0]
 
 
 def test_report_labels_gaps_under_two_std_as_no_difference():

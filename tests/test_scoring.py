@@ -74,3 +74,18 @@ def test_a_backbone_with_its_own_score_keeps_it() -> None:
     histories = _histories()
     with torch.no_grad():
         torch.testing.assert_close(model.scorer()(histories), model.score(histories))
+
+
+def test_a_batch_without_padding_takes_the_causal_kernel_and_matches_the_masked_path() -> None:
+    model = _models()["sasrec_3_blocks"].eval()
+    full = torch.randint(1, N + 1, (6, 10), generator=torch.Generator().manual_seed(3))
+    x, allowed = model._inputs(full)
+    assert allowed is None
+    causal = torch.ones(10, 10, dtype=torch.bool).tril().expand(6, 1, 10, 10)
+    with torch.no_grad():
+        masked = x
+        for block in model.blocks:
+            masked = block(masked, causal)
+        torch.testing.assert_close(model.encode_sequence(full), model.ln_out(masked), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.scorer()(full), model.ln_out(masked[:, -1]) @ model.item_repr.all_items().T,
+                                   atol=1e-5, rtol=1e-5)

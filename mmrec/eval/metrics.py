@@ -10,7 +10,8 @@ padding (column 0) is never a candidate.
 
 Ranks are counted, not sorted: each chunk of cases costs one (B, N + 1) comparison with the target scores, and
 the masked items are subtracted pair by pair, so no (B, N + 1) mask is ever built and memory is bounded by the
-chunk; the cases keep their histories ragged and pad each chunk alone.
+chunk; the cases keep their histories ragged, and chunks take them in order of history length, each left-padded
+only to its own longest (a scorer must therefore not depend on how much padding a row carries: padding is no item).
 """
 
 from __future__ import annotations
@@ -75,6 +76,24 @@ class RankingCases:
             return self
         return dataclasses.replace(self, width=max_len)
 
+    def lengths(self) -> np.ndarray:
+        """Model-input length of each case: its history, cut to ``width``."""
+        return np.minimum(self.history_ends - self.history_starts, self.width)
+
+    def scoring_order(self) -> np.ndarray:
+        """The order chunks take the cases in: by input length (stable), so neighbours need about the same padding."""
+        return np.argsort(self.lengths(), kind="stable")
+
+    def chunk(self, cases: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Input, targets and mask pairs (row within the chunk, item) of the cases at indices ``cases``; the input is
+        left-padded to the longest of them (at most ``width``), so a chunk of short histories stays narrow."""
+        starts, ends = self.history_starts[cases], self.history_ends[cases]
+        width = max(1, min(self.width, int((ends - starts).max(initial=0))))
+        first, counts = self.mask_offsets[cases], self.mask_offsets[cases + 1] - self.mask_offsets[cases]
+        pairs = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        return (gather_left_padded(self.history_items, starts, ends, width), self.targets[cases],
+                torch.from_numpy(np.repeat(np.arange(len(cases)), counts)), self.mask_items[pairs])
+
     def histories(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Left-padded model input ``(stop - start, width)`` of cases ``[start, stop)``."""
         rows = slice(start, len(self) if stop is None else stop)
@@ -130,17 +149,22 @@ def rank_all_excluding(score: Callable[[torch.Tensor], torch.Tensor], cases: Ran
     """:func:`rank_all` once per entry of ``excluded`` ((N + 1,) bool: items that are no competitor, scored
     -inf; None: none), all from one scoring pass of the model."""
     out: list[list[torch.Tensor]] = [[] for _ in excluded]
+    order = cases.scoring_order()
     with torch.no_grad():
         for start in range(0, len(cases), batch_size):
-            stop = min(start + batch_size, len(cases))
-            lo, hi = int(cases.mask_offsets[start]), int(cases.mask_offsets[stop])
-            scores = score(cases.histories(start, stop).to(device)).float()
-            targets = cases.targets[start:stop].to(device)
-            rows, items = (cases.mask_rows[lo:hi] - start).to(device), cases.mask_items[lo:hi].to(device)
+            histories, targets, rows, items = cases.chunk(order[start : start + batch_size])
+            scores = score(histories.to(device)).float()
+            targets, rows, items = targets.to(device), rows.to(device), items.to(device)
             for ranks, mask in zip(out, excluded):
                 shown = scores if mask is None else scores.masked_fill(mask.to(device), float("-inf"))
                 ranks.append(target_ranks(shown, targets, rows, items, ties))
-    return [torch.cat(r).cpu().numpy() if r else np.zeros(0, dtype=np.float64) for r in out]
+    results = []
+    for chunks in out:
+        ranks = np.zeros(len(cases), dtype=np.float64)
+        if chunks:
+            ranks[order] = torch.cat(chunks).cpu().numpy()
+        results.append(ranks)
+    return results
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: list[int]) -> dict[str, float]:

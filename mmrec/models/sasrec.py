@@ -46,9 +46,10 @@ class SelfAttentionBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, last_only: bool = False) -> torch.Tensor:
         """(B, L, d) -> (B, L, d); ``last_only``: (B, 1, d), the last position's output alone (its query, attention
-        output and feed-forward; keys and values still from every position), for scoring."""
+        output and feed-forward; keys and values still from every position), for scoring. ``allowed``: the
+        (B, 1, L, L) attention mask, or None for a batch without padding (causal attention alone)."""
         b, length, dim = x.shape
         heads = (self.n_heads, dim // self.n_heads)
         h = self.ln_attn(x)
@@ -56,10 +57,11 @@ class SelfAttentionBlock(nn.Module):
             q = F.linear(h[:, -1:], self.qkv.weight[:dim], self.qkv.bias[:dim]).view(b, 1, *heads).transpose(1, 2)
             kv = F.linear(h, self.qkv.weight[dim:], self.qkv.bias[dim:])
             k, v = kv.view(b, length, 2, *heads).permute(2, 0, 3, 1, 4)
-            x, allowed = x[:, -1:], allowed[:, :, -1:]
+            x, allowed = x[:, -1:], None if allowed is None else allowed[:, :, -1:]
         else:
             q, k, v = self.qkv(h).view(b, length, 3, *heads).permute(2, 0, 3, 1, 4)
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+        # no mask: causal for every position; the last position alone sees every key
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=allowed is None and not last_only,
                                               dropout_p=self.dropout if self.training else 0.0)
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, x.shape[1], dim)))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
@@ -88,15 +90,19 @@ class SASRec(SequentialRecommender):
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
 
-    def _inputs(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first block's input (B, L, d) and the attention mask (B, 1, L, L); ``items``: the item matrix to
-        gather the input rows from (a fused item vector, e.g. codes or content through an MLP, costs per token)."""
+    def _inputs(self, histories: torch.Tensor, items: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The first block's input (B, L, d) and the attention mask (B, 1, L, L), None when no row has padding (the
+        causal mask alone then, a faster kernel); ``items``: the item matrix to gather the input rows from (a fused
+        item vector, e.g. codes or content through an MLP, costs per token)."""
         histories = histories[:, -self.max_len:]
         length = histories.shape[1]
         real = histories > 0
         embedded = self.item_repr(histories) if items is None else items[histories]
         x = embedded + self.positions.weight[self.max_len - length:]  # right-aligned positions
         x = self.drop(x) * real.unsqueeze(-1)
+        if bool(real.all()):
+            return x, None
         # causal, padding keys hidden; every position may see itself so all-padding rows stay finite
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
         self_ = torch.eye(length, dtype=torch.bool, device=x.device)

@@ -66,7 +66,8 @@ class SequentialTrainer:
     """Fits one backbone on one split: ``SequentialTrainer(model, split.train, valid_cases, cfg.train, seed).fit()``."""
 
     def __init__(self, model: SequentialRecommender, train: list[np.ndarray], valid: RankingCases,
-                 optim: TrainConfig, seed: int = 0, eval_batch_size: int = 1024, checkpoint_dir: str | Path | None = None,
+                 optim: TrainConfig, seed: int = 0, eval_batch_size: int = 128,
+                 checkpoint_dir: str | Path | None = None,
                  rank: int | None = None, world_size: int | None = None, device: torch.device | None = None,
                  stop_at: float | None = None):
         self.model, self.optim, self.seed, self.eval_batch_size = model, optim, seed, eval_batch_size
