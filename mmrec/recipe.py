@@ -96,6 +96,7 @@ class QuantizeConfig:
     modalities_dir: str | None = None  # read the source from these modality tables instead of the encode stage's
     train_size: int = 65536
     niter: int = 20
+    nredo: int = 5  # k-means runs per level, the best kept (one run often puts most items on one code of a level)
     seed: int = 0
 
     def validate(self) -> None:

@@ -110,6 +110,7 @@ class MixtureOfCodes:
         refine: bool = True,
         train_size: int = 65536,
         niter: int = 20,
+        nredo: int = 5,
         batch_size: int = 16384,
         seed: int = 0,
     ):
@@ -131,7 +132,7 @@ class MixtureOfCodes:
         self.suffix, self.batch_size, self.seed = suffix, batch_size, seed
         self._quantizer_args = {"max_beam_size": max_beam_size, "train_beam_size": train_beam_size,
                                 "refine": refine, "train_size": train_size, "niter": niter,
-                                "batch_size": batch_size}
+                                "nredo": nredo, "batch_size": batch_size}
         self.codebook_seeds = (np.random.SeedSequence(seed).generate_state(n_codebooks).astype(np.int64)
                                % (2**31 - 1)).tolist()
         self.views: list[faiss.LinearTransform] = [make_view(views, dim, view_dim, c, codebook_seed)

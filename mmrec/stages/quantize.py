@@ -87,7 +87,7 @@ def run(ctx: StageContext) -> None:
         moc = MixtureOfCodes(x.shape[1], variant.n_codebooks, variant.levels, nbits, views=variant.views,
                              view_dim=variant.view_dim, bootstrap=variant.bootstrap, suffix=variant.suffix,
                              train_size=cfg.train_size,
-                             niter=cfg.niter, seed=cfg.seed,
+                             niter=cfg.niter, nredo=cfg.nredo, seed=cfg.seed,
                              refine=variant.levels << nbits <= len(rows)).fit(x)  # FAISS refine needs enough rows
         item_codes = moc.encode(x)
         codes = np.full((len(emb), variant.n_codebooks, moc.code_levels), moc.codes_per_level, dtype=np.int64)

@@ -60,11 +60,13 @@ def test_wider_encoding_beam_does_not_hurt(clustered: np.ndarray) -> None:
 
 
 def test_codebook_refinement_lowers_error(clustered: np.ndarray) -> None:
-    plain = ResidualQuantizer(16, 3, 4, refine=False, seed=1).fit(clustered)
-    refined = ResidualQuantizer(16, 3, 4, refine=True, seed=1).fit(clustered)
-    assert relative_error(clustered, refined.decode(refined.encode(clustered))) < relative_error(
-        clustered, plain.decode(plain.encode(clustered))
-    )
+    # on average over seeds: a single seed can go either way by ~0.005 (one did here)
+    def error(refine: bool, seed: int) -> float:
+        q = ResidualQuantizer(16, 3, 4, refine=refine, seed=seed).fit(clustered)
+        return relative_error(clustered, q.decode(q.encode(clustered)))
+
+    gains = [error(False, seed) - error(True, seed) for seed in range(8)]
+    assert np.mean(gains) > 0.005 and sum(g > 0 for g in gains) >= 6
 
 
 def test_streaming_batches_give_the_same_codes(clustered: np.ndarray, tmp_path) -> None:
@@ -107,3 +109,21 @@ def test_clear_errors(clustered: np.ndarray) -> None:
         q.encode(clustered[:, :8])
     with pytest.raises(ValueError, match=r"\[0, 16\)"):
         q.decode(np.full((2, 2), 16))
+
+
+def test_kmeans_restarts_keep_a_level_from_collapsing_onto_one_code() -> None:
+    # 40 noisy clusters, 3 levels x 32 codes: single k-means runs leave some seeds with one code holding a large
+    # share of the items at a level (up to 48 % here); the best of several runs per level does not
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((40, 64))[rng.integers(0, 40, 1200)] + 0.3 * rng.standard_normal((1200, 64)))
+    x = x.astype(np.float32)
+
+    def worst_share(nredo: int) -> float:
+        shares = []
+        for seed in range(8):
+            codes = ResidualQuantizer(64, 3, 5, nredo=nredo, seed=seed).fit(x).encode(x)
+            shares.append(max(np.bincount(codes[:, level]).max() for level in range(3)) / len(x))
+        return max(shares)
+
+    assert ResidualQuantizer(64).nredo == 5  # the default restarts
+    assert worst_share(1) > 0.4 and worst_share(5) < 0.3
