@@ -31,13 +31,14 @@ from mmrec.stages import default_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["sasrec", "moc1", "moc3", "moc7", "rq3", "moc2", "me9"]  # rq1 = moc1's codes (same seed); me9 = 9 ID tables, moc3's count
+OPTIONAL = ["moc3_fixed", "moc7_fixed"]  # the fixed total code width (252): more codebooks, narrower tables
 SASREC = "{dim: 64, n_layers: 2, n_heads: 2, max_len: 50, dropout: 0.2}"
 DEFAULTS = [
     "seeds=[0, 1, 2]", "split.kinds=[leave-one-out, new-items]",
     "quantize.source=text", "quantize.n_codebooks=[1, 2, 3, 7]", "quantize.rq_scales=[1, 3]",
     "quantize.levels=3", "quantize.nbits=auto",
     "train.splits=[leave-one-out, new-items]", "train.epochs=4", "train.patience=2", "train.progress=false",
-    "train.models={" + ", ".join(f"{m}: {SASREC}" for m in MODELS) + "}",
+    "train.models={" + ", ".join(f"{m}: {SASREC}" for m in MODELS + OPTIONAL) + "}",
 ]
 
 
@@ -95,7 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="/tmp/moc-run")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="comma-separated subset of " + ",".join(MODELS + OPTIONAL))
+    parser.add_argument("--stem", help="results file stem under benchmarks/results (default: from the splits)")
     parser.add_argument("--finished-only", action="store_true",
                         help="print the table from the (split, model, seed) cells finished so far; train nothing")
     parser.add_argument("overrides", nargs="*")
@@ -122,7 +125,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stem = "moc" if len(cfg.train.splits) > 1 else f"moc-{cfg.train.splits[0]}"
-    stem += "-seen" if cfg.train.softmax_over == "seen" else ""
+    stem = args.stem or stem + ("-seen" if cfg.train.softmax_over == "seen" else "")
     (out / f"{stem}.txt").write_text(text + "\n")
     (out / f"{stem}.json").write_text(json.dumps({"results": results, "quantize": quantize, "wall_seconds": wall,
                                               "cpu_seconds": cpu, "overrides": DEFAULTS + args.overrides}, indent=1))

@@ -120,9 +120,11 @@ MODEL_TABLE: tuple[ModelSpec, ...] = (
     ModelSpec("gru4rec", "sequential", GRU4Rec, GRU4RecConfig, SequentialTrainer, "GRU over item IDs"),
     ModelSpec("sasrec_sem", "sequential", SemanticSASRec, SemanticSASRecConfig, SequentialTrainer,
               "SASRec over item ID + the semantic IDs of a quantize variant (rq<s>: one residual quantizer with s x "
-              "the levels; moc<n>: n Mixture-of-Codes codebooks)",
+              "the levels; moc<n>: n Mixture-of-Codes codebooks, each table dim wide; moc<n>_fixed: the code "
+              "width held at 252 in total, so more codebooks means narrower tables)",
               _variants(**{f"{kind}{n}": Variant({"variant": f"{kind}{n}"}) for kind in ("rq", "moc")
-                           for n in (1, 2, 3, 7)})),
+                           for n in (1, 2, 3, 7)},
+                        **{f"moc{n}_fixed": Variant({"variant": f"moc{n}", "code_width": 252}) for n in (1, 2, 3, 7)})),
     ModelSpec("multi_embedding", "sequential", MultiEmbeddingSASRec, MultiEmbeddingConfig, SequentialTrainer,
               "SASRec over n independent ID tables fused like codes: MoC's equal-size baseline (me<k>: k tables, "
               "k = 3 x the codebooks of moc1 / moc3 / moc7)",

@@ -167,6 +167,9 @@ def test_same_code_width_across_mixture_sizes():
 
     cfg = SemanticSASRecConfig(code_width=252)
     assert [code_dim_for(cfg, n, 3) * n * 3 for n in (1, 2, 3, 7)] == [252] * 4
+    # the catalogue's fixed-width rows: moc<n>'s codes at that total width
+    fixed = catalogue.model_config("moc7_fixed", {"dim": 16}, "train.models.moc7_fixed")
+    assert (fixed.variant, fixed.code_width, code_dim_for(fixed, 7, 3)) == ("moc7", 252, 12)
 
 
 def test_full_width_code_tables_by_default_so_capacity_grows_with_the_codebooks():
