@@ -131,27 +131,30 @@ def pad_histories(histories: list[list[int]], max_len: int) -> tuple[torch.Tenso
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def pad_list_rows(column: pa.ChunkedArray, rows: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_list_rows(column: pa.ChunkedArray, rows: np.ndarray, max_len: int, block_rows: int = 1 << 18
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """``pad_histories`` of the given (ascending) rows of an Arrow list column, read chunk by chunk.
 
     Equal to ``pad_histories([column[i] for i in rows], max_len)`` without a Python int per value, so a split
-    of millions of events never exists as Python lists.
+    of millions of events never exists as Python lists; the gather runs ``block_rows`` rows at a time, so its
+    temporaries stay a few tens of MB beside the (n, L) output however many rows there are.
     """
     ids = np.zeros((len(rows), max_len), dtype=np.int64)
     lengths = np.zeros(len(rows), dtype=np.int64)
     chunk_start = 0
     for chunk in column.chunks:
         lo, hi = np.searchsorted(rows, [chunk_start, chunk_start + len(chunk)])
-        if hi > lo:
-            local = rows[lo:hi] - chunk_start
-            offsets = chunk.offsets.to_numpy()
+        offsets = chunk.offsets.to_numpy()
+        values = chunk.values.to_numpy(zero_copy_only=False)
+        for block_lo in range(lo, hi, block_rows):
+            block_hi = min(block_lo + block_rows, hi)
+            local = rows[block_lo:block_hi] - chunk_start
             ends = offsets[local + 1]
             starts = np.maximum(offsets[local], ends - max_len)
             src = starts[:, None] + np.arange(max_len)[None, :]
             valid = src < ends[:, None]
-            block = np.zeros((hi - lo, max_len), dtype=np.int64)
-            block[valid] = chunk.values.to_numpy(zero_copy_only=False)[src[valid]]
-            ids[lo:hi], lengths[lo:hi] = block, ends - starts
+            ids[block_lo:block_hi][valid] = values[src[valid]]
+            lengths[block_lo:block_hi] = ends - starts
         chunk_start += len(chunk)
     mask = np.arange(max_len)[None, :] < lengths[:, None]
     return torch.from_numpy(ids), torch.from_numpy(mask)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from benchmarks.synthetic import SyntheticSpec, generate, write_dataset
-from mmrec.data.ctr_batches import build_ctr_samples, pad_histories
+from mmrec.data.ctr_batches import build_ctr_samples, pad_histories, pad_list_rows
 from mmrec.data.directory import load_directory
 from mmrec.data.splits import EvalCases, SequentialSplit, ctr_time_split, group_by_user, leave_one_out
 from mmrec.data.tables import dataset_from_arrow, numpy_columns
@@ -138,6 +138,18 @@ def test_ctr_samples_read_every_chunk_of_a_saved_split(synthetic_tables, tmp_pat
     rows = np.flatnonzero(np.asarray(cols["part"]) == "test")
     history, mask = pad_histories([cols["history"][i] for i in rows], 5)
     assert torch.equal(samples["test"].history, history) and torch.equal(samples["test"].history_mask, mask)
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 1 << 18])
+def test_list_rows_pad_in_blocks_like_the_list_path(block_rows):
+    rng = np.random.default_rng(0)
+    lists = [rng.integers(1, 50, size=rng.integers(0, 12)).tolist() for _ in range(300)]
+    kind = pa.list_(pa.int64())
+    column = pa.chunked_array([pa.array(lists[:120], kind), pa.array(lists[120:], kind)])
+    rows = np.sort(rng.choice(300, size=170, replace=False))
+    history, mask = pad_list_rows(column, rows, 5, block_rows=block_rows)
+    expected_history, expected_mask = pad_histories([lists[i] for i in rows], 5)
+    assert torch.equal(history, expected_history) and torch.equal(mask, expected_mask)
 
 
 def test_sequential_split_saves_like_the_list_path_and_loads_back(synthetic_tables, tmp_path):
