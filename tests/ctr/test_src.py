@@ -73,3 +73,42 @@ def test_eps_loss_falls_on_planted_data():
         losses.append(float(loss.detach()))
     start, end = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert 0.7 < start < 1.5 and end < 0.6 * start, (start, end)
+
+
+def _pairwise_reference(attend, queries, sources, masks, gates):
+    """The pair-by-pair form the fused forward replaced: each pair's attention on the concatenation [query,
+    attended] through its own output projection, gated, summed into its target modality."""
+    out = torch.zeros_like(queries)
+    for p, (n, m) in enumerate(attend.pairs):
+        w, bias = attend.qkv[p], attend.qkv_bias[p].reshape(3, -1)
+        q, k, v = (x @ w[i] + bias[i] for i, x in enumerate((queries[m], sources[n], sources[n])))
+        scores = (q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5).masked_fill(~masks[n].unsqueeze(-2), float("-inf"))
+        attended = torch.nan_to_num(torch.softmax(scores, -1)) @ v  # a query with no key attends to nothing
+        out[m] = out[m] + gates[p] * (torch.cat([queries[m], attended], -1) @ attend.out[p] + attend.out_bias[p, 0])
+    return out
+
+
+def test_fused_pairwise_attention_equals_the_pair_by_pair_form_with_its_gradients():
+    torch.manual_seed(0)
+    src = SynergyDiffusion(3, 8, 12, 12, 0.9)
+    with torch.no_grad():  # trained-like weights: output projections and gates far from their init
+        src.attend.out.normal_(0, 0.3)
+        src.attend.out_bias.normal_(0, 0.3)
+        src.attend.qkv_bias.normal_(0, 0.3)
+    queries, sources = torch.randn(3, 5, 4, 8), torch.randn(3, 5, 4, 8)
+    masks = torch.rand(3, 5, 4) > 0.3
+    masks[1, 0] = False  # a history with no valid key in one modality
+    gate_logits = torch.randn(6, requires_grad=True)
+    results = []
+    for forward in (src.attend, lambda *a: _pairwise_reference(src.attend, *a)):
+        src.zero_grad()
+        gate_logits.grad = None
+        out = forward(queries, sources, masks, torch.sigmoid(gate_logits))
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in src.attend.parameters()], gate_logits.grad.clone()))
+    (fused, fused_grads, fused_gate), (reference, reference_grads, reference_gate) = results
+    torch.testing.assert_close(fused, reference, atol=1e-5, rtol=1e-5)
+    for a, b in zip(fused_grads, reference_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fused_gate, reference_gate, atol=1e-5, rtol=1e-5)
+    assert fused.abs().mean() > 0.1  # the check compares real outputs, not near-zero ones

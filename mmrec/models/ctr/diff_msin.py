@@ -65,7 +65,10 @@ class PairwiseCrossAttention(nn.Module):
     """One cross-attention per ordered modality pair (n → m), weights stacked so all pairs run as one batch.
 
     Pair p attends from modality m's sequence (queries) to modality n's (keys/values, masked); its output
-    projection also sees the query, so the noise in m's own state can be predicted.
+    projection also sees the query, so the noise in m's own state can be predicted. The forward returns, per
+    target modality m, the gated sum of its pairs' outputs: the query half of each output projection is linear
+    in the same input, so the gated halves are summed into one (d, d) matrix per target before they are applied
+    (one matmul per modality instead of one per pair, and no (P, B, L, 2d) concatenation).
     """
 
     def __init__(self, n_modalities: int, dim: int):
@@ -79,19 +82,31 @@ class PairwiseCrossAttention(nn.Module):
         self.out = nn.Parameter(torch.randn(n_pairs, 2 * dim, dim) * 0.02)  # ε̂ ≈ 0 at init: chain ≈ identity
         self.out_bias = nn.Parameter(torch.zeros(n_pairs, 1, 1, dim))
 
-    def forward(self, queries: torch.Tensor, sources: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """queries, sources: (M, B, L, d); masks: (M, B, L) -> per-pair outputs (P, B, L, d)."""
-        q_in, kv_in = queries[self.target], sources[self.source]
-        q = torch.einsum("pbld,pde->pble", q_in, self.qkv[:, 0]) + self.qkv_bias[:, 0]
-        k = torch.einsum("pbld,pde->pble", kv_in, self.qkv[:, 1]) + self.qkv_bias[:, 1]
-        v = torch.einsum("pbld,pde->pble", kv_in, self.qkv[:, 2]) + self.qkv_bias[:, 2]
+    def forward(self, queries: torch.Tensor, sources: torch.Tensor, masks: torch.Tensor, gates: torch.Tensor
+                ) -> torch.Tensor:
+        """queries, sources: (M, B, L, d); masks: (M, B, L); gates: (P,) -> Σ_{n≠m} gate_{n→m} out_{n→m}
+        for every target m, (M, B, L, d)."""
+        n_mod, b, length, d = queries.shape
+        n_pairs = len(self.pairs)
+        q_in, kv_in = queries[self.target].flatten(1, 2), sources[self.source].flatten(1, 2)  # (P, B·L, d)
+        q = torch.baddbmm(self.qkv_bias[:, 0].reshape(n_pairs, 1, d), q_in, self.qkv[:, 0])
+        w_kv = self.qkv[:, 1:].permute(0, 2, 1, 3).reshape(n_pairs, d, 2 * d)  # keys and values in one matmul
+        kv = torch.baddbmm(self.qkv_bias[:, 1:].reshape(n_pairs, 1, 2 * d), kv_in, w_kv)
+        k, v = kv.view(n_pairs, b, length, 2, d).unbind(-2)
         # fused attention (one kernel for scores, mask, softmax and weights @ v: the unfused chain of (P, B, L, L)
         # tensors was most of a training step); a query whose keys are all masked attends to nothing (zeros, as
         # masked_softmax gives), so such rows are opened to every key and their output multiplied by 0
         keys = masks[self.source].unsqueeze(-2)  # (P, B, 1, L)
         any_key = keys.any(-1, keepdim=True)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keys | ~any_key) * any_key.transpose(-1, -2)
-        return torch.einsum("pblc,pcd->pbld", torch.cat([q_in, attended], -1), self.out) + self.out_bias
+        attended = F.scaled_dot_product_attention(q.view(n_pairs, b, length, d), k, v, attn_mask=keys | ~any_key)
+        attended = attended * any_key.transpose(-1, -2)
+        g = gates.view(n_pairs, 1, 1)
+        per_pair = torch.bmm(attended.flatten(1, 2), self.out[:, d:] * g)  # the attended half, gated
+        zeros = queries.new_zeros(n_mod, d, d)
+        w_query = zeros.index_add(0, self.target, self.out[:, :d] * g)  # the query halves, summed per target
+        bias = queries.new_zeros(n_mod, 1, d).index_add(0, self.target, self.out_bias.view(n_pairs, 1, d) * g)
+        out = torch.baddbmm(bias, queries.flatten(1, 2), w_query).index_add(0, self.target, per_pair)
+        return out.view(n_mod, b, length, d)
 
 
 class SynergyDiffusion(nn.Module):
@@ -138,9 +153,7 @@ class SynergyDiffusion(nn.Module):
 
     def predict_noise(self, x: torch.Tensor, step: int, mask: torch.Tensor) -> torch.Tensor:
         """ε̂ for every modality: the gated sum of its cross-attentions from the other modalities."""
-        per_pair = torch.sigmoid(self.gate_logits).view(-1, 1, 1, 1) * self.attend(
-            x + self.step_embedding.weight[step], x, mask)
-        return torch.zeros_like(x).index_add(0, self.attend.target, per_pair)
+        return self.attend(x + self.step_embedding.weight[step], x, mask, torch.sigmoid(self.gate_logits))
 
     def forward(self, states: list[torch.Tensor], masks: list[torch.Tensor], eps_loss: bool = True
                 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
