@@ -80,6 +80,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mmrec.core.allocator import keep_freed_memory
+
+    keep_freed_memory()  # before any tensor: large ones are then reused, not faulted in again every step
     import datasets
 
     from mmrec.core.io import write_json
