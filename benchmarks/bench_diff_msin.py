@@ -65,8 +65,9 @@ def run_cell(name: str, seed: int, content_dir: str, out_dir: Path, overrides: l
     return out
 
 
-def _cell(stat: dict) -> str:
-    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+def _cell(stat: dict | float) -> str:
+    """mean ± std, or the value itself where every seed gave the same (aggregate_seeds keeps it as is)."""
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}" if isinstance(stat, dict) else f"{stat:.4f}"
 
 
 def verdict(a: dict, b: dict) -> str:
