@@ -20,6 +20,7 @@ SASRec, reading the last 50 items; each configuration runs in a fresh process, w
 CPU time and its peak resident-memory increase (benchmarks/memory.py PeakRSS, sampled every 2 ms) over the memory
 held before it. 25k and 100k users at the same chunk (the default, 128) show memory bounded by the chunk, not the users;
 an 8x chunk shows what the chunk costs.
+Memory freed by one chunk is kept for the next, as ``mmrec run`` does (``mmrec.core.allocator``).
 Writes ``benchmarks/results/eval_time.json``.
 """
 
@@ -39,6 +40,8 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from mmrec.core.allocator import keep_freed_memory
+from mmrec.core.machine import describe_machine
 from mmrec.eval.config import EvalConfig
 from mmrec.eval.evaluate import evaluate
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
@@ -235,6 +238,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "eval_time.json")
     parser.add_argument("--synthetic-worker", nargs=3, metavar=("USERS", "CHUNK", "SCORER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    keep_freed_memory()  # as `mmrec run` does (the synthetic workers inherit it through the environment)
     torch.set_num_threads(args.threads)
     if args.synthetic_worker:
         users, chunk, scorer = args.synthetic_worker
@@ -258,6 +262,7 @@ def main() -> None:
     args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "n_users": n_users,
                                     "matmul_flops_per_s": matmul, "target_seconds_per_model": TARGET_S,
                                     "n_items": n_items, "model": args.model, "loadavg": os.getloadavg(),
+                                    "machine": describe_machine(),
                                     "ties_default": EvalConfig().ties, "models": rows, "synthetic": synthetic},
                                    indent=1) + "\n")
     print(f"\nwrote {args.out}")

@@ -42,6 +42,7 @@ import torch
 from synthetic import SyntheticSpec, write_dataset
 
 from mmrec import catalogue
+from mmrec.core.allocator import keep_freed_memory
 from mmrec.ctr.build import build_ctr_model
 from mmrec.ctr.config import CTRConfig
 from mmrec.ctr.train import CTRTrainSettings, train_ctr
@@ -210,21 +211,27 @@ WORKERS = {"generate": step_generate, "prepare": step_prepare, "sasrec": step_sa
 
 
 def run_worker(step: str, size: str, work: Path, args) -> None:
+    result_meta = {"keeps_freed_memory": keep_freed_memory()}  # as `mmrec run` does (mmrec.core.allocator)
     torch.set_num_threads(1)
     datasets.disable_progress_bars()
-    result = WORKERS[step](size, work, args)
+    result = {**WORKERS[step](size, work, args), **result_meta}
     result["peak_rss_mib_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (work / f"{step}.json").write_text(json.dumps(result, indent=1))
 
 
-def _watch(pid: int, limit_kib: int, killed: list[bool]) -> None:
-    """Kill the child if its resident set passes the limit (the machine is shared)."""
+def _watch(pid: int, limit_kib: int, killed: list[bool], anon_peak_kib: list[int]) -> None:
+    """Kill the child if its resident set passes the limit (the machine is shared); track the peak of its anonymous
+    part (RssAnon: the process's own memory, without the pages of memory-mapped Arrow files, which the kernel can
+    drop and reread), sampled every 0.2 s."""
     status = Path(f"/proc/{pid}/status")
     while True:
         try:
-            rss = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS"))
-        except (OSError, StopIteration):
+            fields = {line.split(":")[0]: int(line.split()[1]) for line in status.read_text().splitlines()
+                      if line.startswith(("VmRSS", "RssAnon"))}
+            rss = fields["VmRSS"]
+        except (OSError, KeyError, ValueError):
             return
+        anon_peak_kib[0] = max(anon_peak_kib[0], fields.get("RssAnon", 0))
         if rss > limit_kib:
             killed.append(True)
             os.kill(pid, 9)
@@ -241,10 +248,15 @@ def measure(step: str, size: str, work: Path, args) -> dict:
     start = time.perf_counter()
     child = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
     killed: list[bool] = []
-    threading.Thread(target=_watch, args=(child.pid, int(args.rss_limit_gb * 2**20), killed), daemon=True).start()
+    anon_peak = [0]
+    watcher = threading.Thread(target=_watch, args=(child.pid, int(args.rss_limit_gb * 2**20), killed, anon_peak),
+                               daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(child.pid, 0)
     out = {"step": step, "size": size, "interactions": SIZES[size], "process_wall_seconds": time.perf_counter() - start,
            "peak_rss_mib": usage.ru_maxrss / 1024, "exit_status": os.waitstatus_to_exitcode(status)}
+    watcher.join()
+    out["peak_rss_anon_mib"] = anon_peak[0] / 1024
     if killed:
         out["error"] = f"killed: RSS passed {args.rss_limit_gb} GB"
     elif out["exit_status"] != 0:
@@ -272,10 +284,10 @@ def exponents(rows: list[dict], sizes: list[str]) -> None:
 
 def markdown(rows: list[dict]) -> str:
     lines = ["| size | step | wall s (measured) | phases s | throughput | projected full epoch s | peak RSS MiB | "
-             "exponent (time / projected / RSS) |", "|---|---|---|---|---|---|---|---|"]
+             "of it anonymous MiB | exponent (time / projected / RSS) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['size']} | {r['step']} | {r['error']} | | | | {r['peak_rss_mib']:.0f} | |")
+            lines.append(f"| {r['size']} | {r['step']} | {r['error']} | | | | {r['peak_rss_mib']:.0f} | | |")
             continue
         phases = ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items())
         tp = r["throughput"]
@@ -283,7 +295,8 @@ def markdown(rows: list[dict]) -> str:
         exps = " / ".join(f"{r[k]:.2f}" if k in r else "-" for k in
                           ("exponent_seconds", "exponent_projected_epoch", "exponent_rss"))
         lines.append(f"| {r['size']} | {r['step']} | {r.get('seconds', sum(r['phases'].values())):.1f} | {phases} | "
-                     f"{tp['value']:,.0f} {tp['unit']} | {proj} | {r['peak_rss_mib']:.0f} | {exps} |")
+                     f"{tp['value']:,.0f} {tp['unit']} | {proj} | {r['peak_rss_mib']:.0f} | "
+                     f"{r.get('peak_rss_anon_mib', float('nan')):.0f} | {exps} |")
     return "\n".join(lines) + "\n"
 
 
