@@ -179,9 +179,16 @@ def _unpack(archive: Path, remote: RemoteFile, dest: Path, name: str) -> None:
     elif remote.unpack == "tar":
         try:
             with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
+                members = tf.getmembers()
+                for member in members:
                     _safe(member.name, url)
-                tf.extractall(dest, filter="data")
+                if hasattr(tarfile, "data_filter"):
+                    tf.extractall(dest, filter="data")
+                else:  # Python before 3.10.12 / 3.11.4 has no extraction filters: regular files and folders only
+                    for member in members:
+                        if not (member.isfile() or member.isdir()):
+                            raise DataError(url, f"archive member is a link or device: {member.name}")
+                    tf.extractall(dest)
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DataError(url, f"downloaded file is not a readable tar archive ({exc})") from None
     else:

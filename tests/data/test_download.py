@@ -109,8 +109,12 @@ def test_truncated_gzip_leaves_nothing(tmp_path):
     assert list(cache.iterdir()) == []
 
 
-def test_tar_source(tmp_path):
-    """Criteo's dac tarball layout: train.txt at the top level; a member escaping the folder is refused."""
+@pytest.mark.parametrize("filters", [True, False], ids=["extraction-filters", "python-without-filters"])
+def test_tar_source(tmp_path, monkeypatch, filters):
+    """Criteo's dac tarball layout: train.txt at the top level; a member escaping the folder is refused. Pythons
+    before 3.10.12 / 3.11.4 have no ``tarfile`` extraction filters: there a link member is refused by type."""
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
     archive = tmp_path / "dac.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(SAMPLES / "criteo" / "train.txt", "train.txt")
@@ -123,6 +127,14 @@ def test_tar_source(tmp_path):
     with pytest.raises(DataError, match="unsafe path in archive: ../train.txt"):
         download(SOURCES["criteo"], tmp_path / "cache2", urls=[evil.as_uri()])
     assert list((tmp_path / "cache2").iterdir()) == []
+    if not filters:
+        linked = tmp_path / "linked.tar.gz"
+        with tarfile.open(linked, "w:gz") as tf:
+            link = tarfile.TarInfo("train.txt")
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(link)
+        with pytest.raises(DataError, match="link or device: train.txt"):
+            download(SOURCES["criteo"], tmp_path / "cache3", urls=[linked.as_uri()])
 
 
 def test_unreachable_url_is_one_clear_error(tmp_path):
