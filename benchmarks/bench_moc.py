@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from mmrec import catalogue
 from mmrec.pipeline import Pipeline
 from mmrec.recipe import load_recipe
 from mmrec.stages import default_stages
@@ -64,7 +65,8 @@ def table(results: dict, quantize: dict) -> str:
             tables = r.get("embedding_tables", {})
             code_ia = [t["information_abundance"]["mean"] for k, t in tables.items() if k != "id"]
             id_ia = tables.get("id", {}).get("information_abundance", {}).get("mean")
-            q = quantize.get("variants", {}).get(name.removesuffix("_fixed"), {})  # moc<n>_fixed: moc<n>'s codes
+            codes = catalogue.resolve(name)[1].overrides.get("variant", name)  # moc<n>_fixed reads moc<n>'s codes
+            q = quantize.get("variants", {}).get(codes, {})
             lines.append(
                 f"{name:8} {cell(r['overall']['NDCG@10']):>17} {verdict(r['overall']['NDCG@10'], base.get('overall', {}).get('NDCG@10')):>18} "
                 f"{cell(r['cold']['NDCG@10']):>17} {verdict(r['cold']['NDCG@10'], base.get('cold', {}).get('NDCG@10')):>18} "

@@ -5,7 +5,7 @@ them back on free, so a training step that allocates the same 40 MB of full-soft
 fault in and zero them every time, and evaluation chunks of 1,024 users did the same with their activations.
 :func:`keep_freed_memory` turns those mmap allocations off and the trimming of the heap down, as
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in the environment would: SASRec's training step on ml-100k ran
-1.23x faster (``benchmarks/bench_allocator.py``). The cost: memory once freed stays with the process, so it holds
+1.25x faster (``benchmarks/bench_allocator.py``). The cost: memory once freed stays with the process, so it holds
 its peak, not its current use, until it exits. ``mmrec run`` applies it; ``MMREC_KEEP_FREED_MEMORY=0`` opts out.
 A no-op off glibc (macOS, musl), where the allocator differs.
 """

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmrec.train.config import TrainConfig
+from mmrec.eval.config import EvalConfig
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.models.base import SequentialRecommender
 from mmrec.core.sequences import gather_left_padded
@@ -66,7 +67,7 @@ class SequentialTrainer:
     """Fits one backbone on one split: ``SequentialTrainer(model, split.train, valid_cases, cfg.train, seed).fit()``."""
 
     def __init__(self, model: SequentialRecommender, train: list[np.ndarray], valid: RankingCases,
-                 optim: TrainConfig, seed: int = 0, eval_batch_size: int = 128,
+                 optim: TrainConfig, seed: int = 0, eval_batch_size: int = EvalConfig.batch_size,
                  checkpoint_dir: str | Path | None = None,
                  rank: int | None = None, world_size: int | None = None, device: torch.device | None = None,
                  stop_at: float | None = None):

@@ -102,8 +102,7 @@ class PairwiseCrossAttention(nn.Module):
         attended = attended * any_key.transpose(-1, -2)
         g = gates.view(n_pairs, 1, 1)
         per_pair = torch.bmm(attended.flatten(1, 2), self.out[:, d:] * g)  # the attended half, gated
-        zeros = queries.new_zeros(n_mod, d, d)
-        w_query = zeros.index_add(0, self.target, self.out[:, :d] * g)  # the query halves, summed per target
+        w_query = queries.new_zeros(n_mod, d, d).index_add(0, self.target, self.out[:, :d] * g)  # summed per target
         bias = queries.new_zeros(n_mod, 1, d).index_add(0, self.target, self.out_bias.view(n_pairs, 1, d) * g)
         out = torch.baddbmm(bias, queries.flatten(1, 2), w_query).index_add(0, self.target, per_pair)
         return out.view(n_mod, b, length, d)
