@@ -182,7 +182,7 @@ def step_ctr(size: str, work: Path, args) -> dict:
 
     cfg, timer = recipe(work / "data"), Timer()
     with timer("load_prepared"):
-        tables, splits = load_prepared(work / "prepared")
+        tables, splits = load_prepared(work / "prepared", kinds=("ctr",))
     with timer("build_samples"):
         samples, spec = build_ctr_samples(splits["ctr"], tables, cfg.ctr.max_history, cfg.ctr.user_fields,
                                           cfg.ctr.genre_field)

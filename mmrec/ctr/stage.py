@@ -83,7 +83,7 @@ def run(ctx: StageContext) -> None:
     if not cfg.models:
         write_json(ctx.out / "results.json", {})
         return
-    tables, splits = load_prepared(ctx.inputs["prepare"])
+    tables, splits = load_prepared(ctx.inputs["prepare"], kinds=("ctr",))
     if "ctr" not in splits:
         raise ValueError("the ctr stage needs split.kinds to include 'ctr'")
     split = splits["ctr"]

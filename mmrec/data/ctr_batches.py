@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from mmrec.core.pages import release_pages
 from mmrec.data.splits import CTRSplit
 from mmrec.data.tables import Tables, numpy_columns
 
@@ -137,7 +138,8 @@ def pad_list_rows(column: pa.ChunkedArray, rows: np.ndarray, max_len: int, block
 
     Equal to ``pad_histories([column[i] for i in rows], max_len)`` without a Python int per value, so a split
     of millions of events never exists as Python lists; the gather runs ``block_rows`` rows at a time, so its
-    temporaries stay a few tens of MB beside the (n, L) output however many rows there are.
+    temporaries stay a few tens of MB beside the (n, L) output however many rows there are. Each chunk's pages
+    are handed back once read (``release_pages``), so a memory-mapped column is never resident all at once.
     """
     ids = np.zeros((len(rows), max_len), dtype=np.int64)
     lengths = np.zeros(len(rows), dtype=np.int64)
@@ -155,6 +157,7 @@ def pad_list_rows(column: pa.ChunkedArray, rows: np.ndarray, max_len: int, block
             valid = src < ends[:, None]
             ids[block_lo:block_hi][valid] = values[src[valid]]
             lengths[block_lo:block_hi] = ends - starts
+        release_pages(chunk.buffers())
         chunk_start += len(chunk)
     mask = np.arange(max_len)[None, :] < lengths[:, None]
     return torch.from_numpy(ids), torch.from_numpy(mask)

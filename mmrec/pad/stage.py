@@ -65,7 +65,7 @@ def load_anchor(cfg: RecipeConfig, train_seq: Path, split_name: str, n_items: in
 
 def sequential_splits(cfg: RecipeConfig, prepare: Path) -> tuple[list[str], dict[str, SequentialSplit]]:
     """The item texts (items 1..N, for the ``tfidf`` content source) and the recipe's sequential splits."""
-    tables, splits = load_prepared(prepare)
+    tables, splits = load_prepared(prepare, kinds=cfg.train.splits)
     return list(tables.items["text"]), {name: splits[name] for name in cfg.train.splits if name in splits}  # type: ignore[misc]
 
 

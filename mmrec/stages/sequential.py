@@ -63,7 +63,7 @@ def _cell_in_worker(cfg: RecipeConfig, prepared: str, quantized: str | None, spl
                     workdir: str) -> None:
     """One trainable cell in a worker process (``train.workers`` > 1): loads the split, trains, writes
     ``result.json`` (the main loop then reads it like a resumed cell's)."""
-    tables, splits = load_prepared(prepared)
+    tables, splits = load_prepared(prepared, kinds=(split_name,))
     split = splits[split_name]
     codes = load_codes(quantized) if quantized else None
     data = ModelData(split.n_items, split.train, list(tables.items["text"]), codes)
@@ -95,7 +95,7 @@ def _train_in_workers(ctx: StageContext, splits: dict, work_root: Path) -> None:
 
 def run(ctx: StageContext) -> None:
     cfg = ctx.cfg
-    tables, splits = load_prepared(ctx.inputs["prepare"])
+    tables, splits = load_prepared(ctx.inputs["prepare"], kinds=cfg.train.splits)
     item_text = list(tables.items["text"])
     item_codes = load_codes(ctx.inputs["quantize"]) if "quantize" in ctx.inputs else None
     work_root = ctx.run_dir / "checkpoints" / f"train_seq-{ctx.key}"

@@ -105,6 +105,18 @@ def test_split_round_trip(tmp_path, ml100k_splits):
     assert CTRSplit.load(tmp_path / "c").summary() == ctr.summary()
 
 
+def test_load_prepared_reads_only_the_named_kinds(tmp_path, ml100k_tables, ml100k_splits):
+    from mmrec.data.prepared import load_prepared
+
+    ml100k_tables.save(tmp_path / "tables")
+    for kind, split in ml100k_splits.items():
+        split.save(tmp_path / "splits" / kind)
+    assert set(load_prepared(tmp_path)[1]) == {"leave-one-out", "new-items", "ctr"}
+    tables, only_ctr = load_prepared(tmp_path, kinds=("ctr",))
+    assert set(only_ctr) == {"ctr"} and tables.n_items == ml100k_tables.n_items
+    assert only_ctr["ctr"].summary() == ml100k_splits["ctr"].summary()
+
+
 def test_ctr_time_split_by_hand():
     seqs = [np.array([], dtype=np.int64), np.arange(1, 11)]
     ratings = [np.array([]), np.array([5, 1, 4, 3, 5, 2, 4, 4, 1, 5], dtype=float)]
