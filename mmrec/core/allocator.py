@@ -1,13 +1,13 @@
 """Keep freed memory in the process for reuse (glibc), so large CPU tensors stop costing page faults every step.
 
 glibc serves each allocation above its mmap threshold (at most 32 MB) with fresh pages from the kernel and hands
-them back on free, so a training step that allocates the same 40 MB of full-softmax logits every time pays to
-fault in and zero them every time, and evaluation chunks of 1,024 users did the same with their activations.
-:func:`keep_freed_memory` turns those mmap allocations off and the trimming of the heap down, as
-``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in the environment would: SASRec's training step on ml-100k ran
-1.25x faster (``benchmarks/bench_allocator.py``). The cost: memory once freed stays with the process, so it holds
-its peak, not its current use, until it exits. ``mmrec run`` applies it; ``MMREC_KEEP_FREED_MEMORY=0`` opts out.
-A no-op off glibc (macOS, musl), where the allocator differs.
+them back on free, so a step that allocates the same 40 MB tensor every time pays to fault in and zero it every
+time: SASRec's whole full-softmax logits did (1.25x on its training step), and evaluation chunks of 1,024 users'
+activations still do (1.19x, ``benchmarks/bench_allocator.py``). Since the logits are computed in chunks
+(``mmrec.train.losses``), the training step gains 1.04x. :func:`keep_freed_memory` turns those mmap allocations
+off and the trimming of the heap down, as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in the environment
+would. The cost: memory once freed stays with the process, so it holds its peak, not its current use, until it
+exits. ``mmrec run`` applies it; ``MMREC_KEEP_FREED_MEMORY=0`` opts out. A no-op off glibc (macOS, musl).
 """
 
 from __future__ import annotations
