@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mmrec.items.base import ItemRepresentation
 from mmrec.models.base import SequentialRecommender, default_item_repr
+from mmrec.models.dropout import Dropout
 
 
 @dataclasses.dataclass
@@ -36,7 +37,7 @@ class GRU4Rec(SequentialRecommender):
         super().__init__()
         self.config, self.n_items, self.max_len = config, config.n_items, config.max_len
         self.item_repr = default_item_repr(item_repr, config.n_items, config.dim)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.gru = nn.GRU(config.dim, config.hidden, num_layers=config.n_layers, batch_first=True)
         self.out = nn.Linear(config.hidden, config.dim)
 

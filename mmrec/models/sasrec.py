@@ -16,6 +16,7 @@ from torch import nn
 from mmrec.core.config import ConfigError
 from mmrec.items.base import ItemRepresentation
 from mmrec.models.base import SequentialRecommender, default_item_repr
+from mmrec.models.dropout import Dropout, dropout
 
 
 @dataclasses.dataclass
@@ -33,6 +34,16 @@ class SASRecConfig:
             raise ConfigError(f"sasrec: dim {self.dim} is not divisible by n_heads {self.n_heads}")
 
 
+def attention_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None,
+                           p: float) -> torch.Tensor:
+    """Causal attention (B, h, L, d_h) with dropout on its weights, as ``scaled_dot_product_attention``'s math
+    path computes it, but with :func:`mmrec.models.dropout.dropout`'s cheaper mask; ``allowed`` None = causal."""
+    if allowed is None:
+        allowed = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+    scores = (q @ k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).masked_fill_(~allowed, -torch.inf)
+    return dropout(torch.softmax(scores, dim=-1), p) @ v
+
+
 class SelfAttentionBlock(nn.Module):
     """Pre-LN block: x + MHA(LN(x)), then x + FFN(LN(x))."""
 
@@ -43,8 +54,8 @@ class SelfAttentionBlock(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
         self.ln_ffn = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, dim))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), Dropout(dropout), nn.Linear(ffn_dim, dim))
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, last_only: bool = False) -> torch.Tensor:
         """(B, L, d) -> (B, L, d); ``last_only``: (B, 1, d), the last position's output alone (its query, attention
@@ -60,9 +71,11 @@ class SelfAttentionBlock(nn.Module):
             x, allowed = x[:, -1:], None if allowed is None else allowed[:, :, -1:]
         else:
             q, k, v = self.qkv(h).view(b, length, 3, *heads).permute(2, 0, 3, 1, 4)
-        # no mask: causal for every position; the last position alone sees every key
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=allowed is None and not last_only,
-                                              dropout_p=self.dropout if self.training else 0.0)
+        if self.training and self.dropout > 0:
+            attn = attention_with_dropout(q, k, v, allowed, self.dropout)
+        else:  # no mask: causal for every position; the last position alone sees every key
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                                  is_causal=allowed is None and not last_only)
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, x.shape[1], dim)))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
 
@@ -80,7 +93,7 @@ class SASRec(SequentialRecommender):
         self.config, self.n_items, self.max_len = config, config.n_items, config.max_len
         self.item_repr = default_item_repr(item_repr, config.n_items, config.dim)
         self.positions = nn.Embedding(config.max_len, config.dim)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.blocks = nn.ModuleList(SelfAttentionBlock(config.dim, config.n_heads, config.ffn_mult * config.dim,
                                                        config.dropout) for _ in range(config.n_layers))
         self.ln_out = nn.LayerNorm(config.dim)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.data.ctr_batches import CTRBatch, FeatureSpec
+from mmrec.models.dropout import Dropout
 
 
 def mlp(sizes: list[int], dropout: float = 0.0, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -15,7 +16,7 @@ def mlp(sizes: list[int], dropout: float = 0.0, activation: type[nn.Module] = nn
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers += [activation(), nn.Dropout(dropout)]
+            layers += [activation(), Dropout(dropout)]
     return nn.Sequential(*layers)
 
 

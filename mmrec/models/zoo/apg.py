@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.features.feature_map import FeatureMap
-from mmrec.models.zoo.base import Dropout, MLPConfig, ZooModel, mlp, mlp_width
+from mmrec.models.dropout import Dropout
+from mmrec.models.zoo.base import MLPConfig, ZooModel, mlp, mlp_width
 from mmrec.models.zoo.dcnv2 import CrossNetV2
 from mmrec.models.zoo.fm import pairwise_interaction
 

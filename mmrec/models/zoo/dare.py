@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.features.layer import EMBED_INIT_STD
-from mmrec.models.zoo.base import Dropout, ZooModel
+from mmrec.models.dropout import Dropout
+from mmrec.models.zoo.base import ZooModel
 from mmrec.models.zoo.history import HistoryConfig, HistoryReader
 
 MASKED = -1e9  # score of a padded behaviour: never in the top-k ahead of a real one, weight 0 after softmax
