@@ -127,7 +127,7 @@ def step_sasrec(size: str, work: Path, args) -> dict:
 
     cfg, timer = recipe(work / "data"), Timer()
     with timer("load_prepared"):
-        _, splits = load_prepared(work / "prepared")
+        _, splits = load_prepared(work / "prepared", kinds=("leave-one-out",))
     split = splits["leave-one-out"]
     model_cfg = sasrec_config(split.n_items)
     with timer("pack_all_windows"):
@@ -161,7 +161,7 @@ def step_eval(size: str, work: Path, args) -> dict:
 
     cfg, timer = recipe(work / "data"), Timer()
     with timer("load_prepared"):
-        _, splits = load_prepared(work / "prepared")
+        _, splits = load_prepared(work / "prepared", kinds=("leave-one-out",))
     split = splits["leave-one-out"]
     n = min(args.eval_users, len(split.test))
     with timer("build_cases"):
