@@ -7,8 +7,8 @@ synthetic interactions (``benchmarks/synthetic.py``), each step's wall time, thr
 Every step runs in a fresh subprocess (``--worker``), so its peak RSS (``wait4``'s ``ru_maxrss``) is its own;
 a child over ``--rss-limit-gb`` is killed and recorded as such. The steps use the real pipeline code:
 
-- ``prepare``: ``load_directory`` (validation, indexing) + ``build_splits`` (leave-one-out, new-items, ctr)
-  + saving tables and splits, as the ``prepare`` stage does;
+- ``prepare``: ``load_directory`` (validation, indexing) + saving the tables + ``iter_splits`` (leave-one-out,
+  new-items, ctr), each split saved before the next is built, as the ``prepare`` stage does;
 - ``sasrec``: load the prepared artifact, pack the training windows of *every* user (``training_windows``),
   then ``SequentialTrainer.fit`` for one epoch on a seeded subsample of users (``--sasrec-windows`` windows,
   the ml-100k-sasrec recipe's settings: full-softmax CE, batch 64, stride 10); the full epoch is projected
@@ -55,7 +55,7 @@ from mmrec.eval.metrics import RankingCases
 from mmrec.models.base import ModelData
 from mmrec.models.sasrec import SASRecConfig
 from mmrec.recipe import RecipeConfig
-from mmrec.stages.prepare import build_splits
+from mmrec.stages.prepare import iter_splits
 from mmrec.train.config import TrainConfig
 from mmrec.train.sequential import SequentialTrainer, training_windows
 
@@ -111,14 +111,14 @@ def step_prepare(size: str, work: Path, args) -> dict:
         tables = load_tables(cfg.data)
     with timer("save_tables"):
         tables.save(work / "prepared" / "tables")
-    with timer("splits"):
-        splits = build_splits(tables, cfg)
-    with timer("save_splits"):
-        for kind, split in splits.items():
+    with timer("splits_built_and_saved"):  # as the stage does: each split saved and dropped before the next
+        summaries = {}
+        for kind, split in iter_splits(tables, cfg):
             split.save(work / "prepared" / "splits" / kind)
+            summaries[kind] = split.summary()
+            del split
     total = sum(timer.phases.values())
-    return {"phases": timer.phases, "seconds": total, "stats": tables.stats(),
-            "splits": {k: s.summary() for k, s in splits.items()},
+    return {"phases": timer.phases, "seconds": total, "stats": tables.stats(), "splits": summaries,
             "throughput": {"value": SIZES[size] / total, "unit": "interactions/s"}}
 
 
