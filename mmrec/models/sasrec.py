@@ -71,7 +71,7 @@ class SelfAttentionBlock(nn.Module):
             x, allowed = x[:, -1:], None if allowed is None else allowed[:, :, -1:]
         else:
             q, k, v = self.qkv(h).view(b, length, 3, *heads).permute(2, 0, 3, 1, 4)
-        if self.training and self.dropout > 0:
+        if self.training and self.dropout > 0 and not last_only:
             attn = attention_with_dropout(q, k, v, allowed, self.dropout)
         else:  # no mask: causal for every position; the last position alone sees every key
             attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
