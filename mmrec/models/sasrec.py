@@ -74,8 +74,9 @@ class SelfAttentionBlock(nn.Module):
         if self.training and self.dropout > 0 and not last_only:
             attn = attention_with_dropout(q, k, v, allowed, self.dropout)
         else:  # no mask: causal for every position; the last position alone sees every key
-            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
-                                                  is_causal=allowed is None and not last_only)
+            causal = allowed is None and not last_only
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=causal,
+                                                  dropout_p=self.dropout if self.training else 0.0)
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, x.shape[1], dim)))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
 
