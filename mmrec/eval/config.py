@@ -15,7 +15,7 @@ class EvalConfig:
     cold_threshold: int = 5
     n_bins: int = 10
     noisy_bin_min_targets: int = 30
-    # users per scored chunk: 128 keeps a CPU chunk's activations in cache (1,024: 1.25x slower with freed memory
-    # kept, 1.78x without; benchmarks/bench_allocator.py)
+    # users per scored chunk: 128 keeps a CPU chunk's activations in cache (1,024: 1.23x slower with freed memory
+    # kept, 1.46x without; benchmarks/bench_allocator.py)
     batch_size: int = 128
     ties: Literal["expected", "optimistic", "pessimistic"] = "expected"  # tied items: half / none / all beat the target
