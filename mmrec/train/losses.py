@@ -22,7 +22,8 @@ def full_softmax_ce(states: torch.Tensor, targets: torch.Tensor, item_repr: Item
     ``exclude`` (N + 1 bools) removes items from the softmax, e.g. those absent from the training sequences.
     When the (positions, N + 1) logits would pass ``logits_budget`` elements (a batch of 3,200 positions over
     200k items is 2.6 GB, and the softmax, its gradient and the masked copy as much again), they are computed
-    ``logits_budget`` elements at a time and recomputed in the backward pass (:class:`ChunkedSoftmaxCE`).
+    in chunks of about ``logits_budget`` elements, at least ``min_chunk_rows`` positions each, and recomputed in
+    the backward pass (:class:`ChunkedSoftmaxCE`).
     """
     keep = targets > 0
     states, targets = states[keep], targets[keep]  # only real positions: no wasted (pad, N) rows
