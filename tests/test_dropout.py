@@ -43,7 +43,8 @@ def test_attention_without_dropout_is_sdpa(padded):
         causal = torch.ones(7, 7, dtype=torch.bool).tril()
         allowed = (causal & (real.unsqueeze(1) | torch.eye(7, dtype=torch.bool))).unsqueeze(1)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=allowed is None)
-    torch.testing.assert_close(attention_with_dropout(q, k, v, allowed, 0.0), expected)
+    hidden = None if allowed is None else torch.zeros(allowed.shape).masked_fill(~allowed, -torch.inf)
+    torch.testing.assert_close(attention_with_dropout(q, k, v, hidden, 0.0), expected)
 
 
 def test_attention_dropout_is_unbiased():

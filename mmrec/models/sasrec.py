@@ -34,14 +34,20 @@ class SASRecConfig:
             raise ConfigError(f"sasrec: dim {self.dim} is not divisible by n_heads {self.n_heads}")
 
 
-def attention_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None,
+def attention_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, hidden: torch.Tensor | None,
                            p: float) -> torch.Tensor:
     """Causal attention (B, h, L, d_h) with dropout on its weights, as ``scaled_dot_product_attention``'s math
-    path computes it, but with :func:`mmrec.models.dropout.dropout`'s cheaper mask; ``allowed`` None = causal."""
-    if allowed is None:
-        allowed = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
-    scores = (q @ k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).masked_fill_(~allowed, -torch.inf)
+    path computes it, but with :func:`mmrec.models.dropout.dropout`'s cheaper mask. ``hidden``: an additive
+    mask (0 = visible, -inf = hidden) broadcast over the scores, or None = causal."""
+    if hidden is None:
+        hidden = causal_mask(q.shape[-2], q.dtype, q.device)
+    scores = (q @ k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).add_(hidden)  # add_: 1/6 of a broadcast masked_fill
     return dropout(torch.softmax(scores, dim=-1), p) @ v
+
+
+def causal_mask(length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(L, L) additive mask: -inf above the diagonal (the future), 0 elsewhere."""
+    return torch.full((length, length), -torch.inf, dtype=dtype, device=device).triu_(1)
 
 
 class SelfAttentionBlock(nn.Module):
@@ -57,10 +63,10 @@ class SelfAttentionBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(), Dropout(dropout), nn.Linear(ffn_dim, dim))
         self.drop = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None, last_only: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hidden: torch.Tensor | None, last_only: bool = False) -> torch.Tensor:
         """(B, L, d) -> (B, L, d); ``last_only``: (B, 1, d), the last position's output alone (its query, attention
-        output and feed-forward; keys and values still from every position), for scoring. ``allowed``: the
-        (B, 1, L, L) attention mask, or None for a batch without padding (causal attention alone)."""
+        output and feed-forward; keys and values still from every position), for scoring. ``hidden``: the
+        (B, 1, L, L) additive attention mask, or None for a batch without padding (causal attention alone)."""
         b, length, dim = x.shape
         heads = (self.n_heads, dim // self.n_heads)
         h = self.ln_attn(x)
@@ -68,14 +74,14 @@ class SelfAttentionBlock(nn.Module):
             q = F.linear(h[:, -1:], self.qkv.weight[:dim], self.qkv.bias[:dim]).view(b, 1, *heads).transpose(1, 2)
             kv = F.linear(h, self.qkv.weight[dim:], self.qkv.bias[dim:])
             k, v = kv.view(b, length, 2, *heads).permute(2, 0, 3, 1, 4)
-            x, allowed = x[:, -1:], None if allowed is None else allowed[:, :, -1:]
+            x, hidden = x[:, -1:], None if hidden is None else hidden[:, :, -1:]
         else:
             q, k, v = self.qkv(h).view(b, length, 3, *heads).permute(2, 0, 3, 1, 4)
         if self.training and self.dropout > 0 and not last_only:
-            attn = attention_with_dropout(q, k, v, allowed, self.dropout)
+            attn = attention_with_dropout(q, k, v, hidden, self.dropout)
         else:  # no mask: causal for every position; the last position alone sees every key
-            causal = allowed is None and not last_only
-            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=causal,
+            causal = hidden is None and not last_only
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=hidden, is_causal=causal,
                                                   dropout_p=self.dropout if self.training else 0.0)
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, x.shape[1], dim)))
         return x + self.drop(self.ffn(self.ln_ffn(x)))
@@ -106,8 +112,8 @@ class SASRec(SequentialRecommender):
 
     def _inputs(self, histories: torch.Tensor, items: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The first block's input (B, L, d) and the attention mask (B, 1, L, L), None when no row has padding (the
-        causal mask alone then, a faster kernel); ``items``: the item matrix to gather the input rows from (a fused
+        """The first block's input (B, L, d) and the additive attention mask (B, 1, L, L), None when no row has
+        padding (the causal mask alone then, a faster kernel); ``items``: the item matrix to gather the input rows from (a fused
         item vector, e.g. codes or content through an MLP, costs per token)."""
         histories = histories[:, -self.max_len:]
         length = histories.shape[1]
@@ -118,22 +124,22 @@ class SASRec(SequentialRecommender):
         if bool(real.all()):
             return x, None
         # causal, padding keys hidden; every position may see itself so all-padding rows stay finite
-        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-        self_ = torch.eye(length, dtype=torch.bool, device=x.device)
-        return x, (causal & (real.unsqueeze(1) | self_)).unsqueeze(1)
+        visible = real.unsqueeze(1) | torch.eye(length, dtype=torch.bool, device=x.device)
+        hidden = causal_mask(length, x.dtype, x.device).masked_fill(~visible, -torch.inf)
+        return x, hidden.unsqueeze(1)
 
     def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
-        x, allowed = self._inputs(histories)
+        x, hidden = self._inputs(histories)
         for block in self.blocks:
-            x = block(x, allowed)
+            x = block(x, hidden)
         return self.ln_out(x)
 
     def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """``encode_sequence(histories)[:, -1]`` without the other positions' outputs in the last block (a third of
         its work): what scoring needs."""
-        x, allowed = self._inputs(histories, items)
+        x, hidden = self._inputs(histories, items)
         for block in self.blocks[:-1]:
-            x = block(x, allowed)
+            x = block(x, hidden)
         if len(self.blocks):
-            x = self.blocks[-1](x, allowed, last_only=True)
+            x = self.blocks[-1](x, hidden, last_only=True)
         return self.ln_out(x[:, -1])

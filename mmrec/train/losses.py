@@ -20,26 +20,35 @@ def full_softmax_ce(states: torch.Tensor, targets: torch.Tensor, item_repr: Item
     """Cross-entropy of each position's next item against the whole catalogue. states (B, L, d), targets (B, L).
 
     ``exclude`` (N + 1 bools) removes items from the softmax, e.g. those absent from the training sequences.
-    When the (positions, N + 1) logits would pass ``logits_budget`` elements (a batch of 3,200 positions over
-    200k items is 2.6 GB, and the softmax, its gradient and the masked copy as much again), they are computed
-    in chunks of about ``logits_budget`` elements, at least ``min_chunk_rows`` positions each, and recomputed in
-    the backward pass (:class:`ChunkedSoftmaxCE`).
+    Padding (row 0) is never a candidate: the logits are taken against rows 1..N only, so the usual case needs
+    no mask at all; excluded items get an additive -inf (a broadcast ``masked_fill_`` costs more than the
+    chunk's matmul). When the (positions, N) logits would pass ``logits_budget`` elements (a batch of 3,200
+    positions over 200k items is 2.6 GB, and the softmax, its gradient and the masked copy as much again), they
+    are computed in chunks of about ``logits_budget`` elements, at least ``min_chunk_rows`` positions each, and
+    recomputed in the backward pass (:class:`ChunkedSoftmaxCE`).
     """
     keep = targets > 0
-    states, targets = states[keep], targets[keep]  # only real positions: no wasted (pad, N) rows
-    table = item_repr.all_items()
-    banned = torch.zeros(len(table), dtype=torch.bool, device=table.device)
-    banned[0] = True  # padding is never a candidate
+    states, targets = states[keep], targets[keep] - 1  # only real positions; targets index the rows 1..N
+    candidates = item_repr.all_items()[1:]
+    bias = None
     if exclude is not None:
-        banned |= exclude.to(table.device)
-    rows = max(min_chunk_rows, logits_budget // len(table))
+        bias = torch.zeros(len(candidates), dtype=candidates.dtype, device=candidates.device)
+        bias.masked_fill_(exclude[1:].to(candidates.device), -torch.inf)
+    rows = max(min_chunk_rows, logits_budget // max(len(candidates), 1))
     if len(states) <= rows:
-        return F.cross_entropy((states @ table.T).masked_fill_(banned, -torch.inf), targets)
-    return ChunkedSoftmaxCE.apply(states, table, targets, banned, rows)
+        logits = states @ candidates.T
+        return F.cross_entropy(logits if bias is None else logits.add_(bias), targets)
+    return ChunkedSoftmaxCE.apply(states, candidates, targets, bias, rows)
+
+
+def _logits(states: torch.Tensor, table: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    logits = states @ table.T
+    return logits if bias is None else logits.add_(bias)
 
 
 class ChunkedSoftmaxCE(torch.autograd.Function):
-    """Mean softmax cross-entropy of (n, d) states against a (V, d) table, ``rows`` states at a time.
+    """Mean softmax cross-entropy of (n, d) states against a (V, d) table, ``rows`` states at a time; ``bias``:
+    None, or (V,) added to every row's logits (-inf removes an item).
 
     The forward keeps only each row's log-sum-exp; the backward recomputes a chunk's logits, turns them into
     softmax - one-hot and accumulates both gradients from it. Memory: one (rows, V) chunk instead of several
@@ -47,23 +56,28 @@ class ChunkedSoftmaxCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, states, table, targets, banned, rows):
+    def forward(ctx, states, table, targets, bias, rows):
         lse = torch.empty(len(states), dtype=states.dtype, device=states.device)
+        floor = torch.finfo(states.dtype).min  # a row of -inf keeps lse = -inf, as torch.logsumexp gives
         for lo in range(0, len(states), rows):
-            lse[lo:lo + rows] = torch.logsumexp((states[lo:lo + rows] @ table.T).masked_fill_(banned, -torch.inf), 1)
-        ctx.save_for_backward(states, table, targets, banned, lse)
+            logits = _logits(states[lo:lo + rows], table, bias)
+            peak = logits.amax(1, keepdim=True).clamp_min_(floor)  # in place: half torch.logsumexp's passes
+            lse[lo:lo + rows] = logits.sub_(peak).exp_().sum(1).log_().add_(peak.squeeze(1))
+        ctx.save_for_backward(states, table, targets, bias, lse)
         ctx.rows = rows
         target_logits = (states * table[targets]).sum(-1)
-        return (lse - target_logits.masked_fill(banned[targets], -torch.inf)).mean()
+        if bias is not None:
+            target_logits = target_logits + bias[targets]
+        return (lse - target_logits).mean()
 
     @staticmethod
     def backward(ctx, grad):
-        states, table, targets, banned, lse = ctx.saved_tensors
+        states, table, targets, bias, lse = ctx.saved_tensors
         rows, scale = ctx.rows, grad / len(states)
         grad_states, grad_table = torch.empty_like(states), torch.zeros_like(table)
         for lo in range(0, len(states), rows):
             chunk = states[lo:lo + rows]
-            probs = (chunk @ table.T).masked_fill_(banned, -torch.inf).sub_(lse[lo:lo + rows, None]).exp_()
+            probs = _logits(chunk, table, bias).sub_(lse[lo:lo + rows, None]).exp_()
             probs[torch.arange(len(chunk), device=probs.device), targets[lo:lo + rows]] -= 1.0
             probs.mul_(scale)
             grad_states[lo:lo + rows] = probs @ table
