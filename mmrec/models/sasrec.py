@@ -113,8 +113,8 @@ class SASRec(SequentialRecommender):
     def _inputs(self, histories: torch.Tensor, items: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The first block's input (B, L, d) and the additive attention mask (B, 1, L, L), None when no row has
-        padding (the causal mask alone then, a faster kernel); ``items``: the item matrix to gather the input rows from (a fused
-        item vector, e.g. codes or content through an MLP, costs per token)."""
+        padding (the causal mask alone then, a faster kernel); ``items``: the item matrix to gather the input rows
+        from (a fused item vector, e.g. codes or content through an MLP, costs per token)."""
         histories = histories[:, -self.max_len:]
         length = histories.shape[1]
         real = histories > 0
