@@ -29,6 +29,9 @@ def test_chunked_ce_matches_whole_logits_in_value_and_gradient():
         for a, b in zip(whole, chunked):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
         assert torch.count_nonzero(chunked[2][banned]) == 0  # banned items get no gradient
+        kept = _grads(lambda s, t: ChunkedSoftmaxCE.apply(s, t, targets, bias, rows, True), states, table)
+        for a, b in zip(chunked, kept):  # the forward's logits kept for the backward: the same bits as recomputed
+            assert torch.equal(a, b)
 
 
 def test_chunked_ce_gradcheck():
@@ -40,6 +43,8 @@ def test_chunked_ce_gradcheck():
     bias = torch.zeros(8, dtype=torch.double).masked_fill(banned, -torch.inf)
     assert torch.autograd.gradcheck(lambda s, t: ChunkedSoftmaxCE.apply(s, t, targets, bias, 4), (states, table))
     assert torch.autograd.gradcheck(lambda s, t: ChunkedSoftmaxCE.apply(s, t, targets, None, 4), (states, table))
+    assert torch.autograd.gradcheck(lambda s, t: ChunkedSoftmaxCE.apply(s, t, targets, bias, 4, True),
+                                    (states, table))
 
 
 @pytest.mark.parametrize("exclude", [False, True])
@@ -49,14 +54,18 @@ def test_full_softmax_ce_chunks_past_the_budget_with_the_same_result(exclude):
     states, targets = torch.randn(4, 6, 8), torch.randint(0, 41, (4, 6))  # 0 = padding
     mask = torch.arange(51) > 40 if exclude else None  # items 41..50 never seen in training
     results = []
-    for budget in (10_000, 51 * 5):  # the whole (positions, 51) logits at once; 5 positions at a time
+    # the whole (positions, 51) logits at once; 5 positions at a time, kept for the backward or recomputed there
+    for budget, kept in ((10_000, 0), (51 * 5, 10_000), (51 * 5, 0)):
         items.zero_grad()
         h = states.clone().requires_grad_()
-        loss = full_softmax_ce(h, targets, items, mask, logits_budget=budget, min_chunk_rows=1)
+        loss = full_softmax_ce(h, targets, items, mask, logits_budget=budget, min_chunk_rows=1,
+                               kept_logits_budget=kept)
         loss.backward()
         results.append((loss.detach(), h.grad, items.weight.weight.grad.clone()))
-    for a, b in zip(*results):
+    for a, b in zip(*results[:2]):
         torch.testing.assert_close(a, b)
+    for a, b in zip(*results[1:]):
+        assert torch.equal(a, b)
     if exclude:
         assert torch.count_nonzero(results[1][2][41:]) == 0
 
