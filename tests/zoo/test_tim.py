@@ -114,8 +114,9 @@ def test_age_buckets_and_the_hub_round_trip(planted, tmp_path):
 
 def test_tim_finds_a_planted_recency_effect_that_din_and_tim_without_encoding_miss(planted):
     fmap, train, valid = planted
-    scores = {}  # the best of 3 seeds each: one initialisation sometimes misses the effect (which one moves with
-    # the CPU's kernels and thread count); the baselines cannot see it from any
+    # the best of 3 seeds each: one initialisation sometimes misses the effect (which one moves with the CPU's
+    # kernels and thread count); the baselines cannot see it from any
+    scores = {}
     for name, cls, config in (("din", DIN, DINConfig), ("tim", TIM, TIMConfig), ("tim_none", TIM, TIMConfig)):
         extra = {"temporal": "none"} if name == "tim_none" else {}
         runs = []
