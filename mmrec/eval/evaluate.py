@@ -39,7 +39,7 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
         warm[0] = True
         excluded.append(warm)
     start = time.perf_counter()
-    ranks, *among = rank_all_excluding(model.scorer(), cases.with_max_len(model.max_len), excluded,
+    ranks, *among = rank_all_excluding(model.scorer(settings.precision), cases.with_max_len(model.max_len), excluded,
                                        settings.batch_size, settings.ties, device=model.device)
     seconds = time.perf_counter() - start
     model.train(was_training)

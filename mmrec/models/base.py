@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mmrec.core.hub_mixin import HubMixin
+from mmrec.core.precision import Precision, autocast
 from mmrec.items import ITEM_REPRESENTATIONS, IDEmbedding, ItemRepresentation
 from mmrec.items.checks import check_item_matrix
 
@@ -57,9 +58,10 @@ class Recommender(HubMixin, nn.Module):
     def score(self, histories: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, N + 1)
         raise NotImplementedError
 
-    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+    def scorer(self, precision: Precision = "fp32") -> Callable[[torch.Tensor], torch.Tensor]:
         """``score`` for the chunks of one evaluation, the weights unchanged in between: what does not depend on
-        the histories (a backbone's item matrix) is computed once here instead of once per chunk."""
+        the histories (a backbone's item matrix) is computed once here instead of once per chunk. ``precision``:
+        the dtype of a backbone's encoder (scores are fp32 either way); a model without one ignores it."""
         return self.score
 
     @property
@@ -103,12 +105,18 @@ class SequentialRecommender(Recommender):
     def score(self, histories: torch.Tensor) -> torch.Tensor:
         return self.encode_history(histories) @ self.item_repr.all_items().T
 
-    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+    def scorer(self, precision: Precision = "fp32") -> Callable[[torch.Tensor], torch.Tensor]:
         if type(self).score is not SequentialRecommender.score:  # a backbone that scores its own way keeps it
             return self.score
         with torch.no_grad():
             items = self.item_repr.all_items()
-        return lambda histories: self.encode_history(histories, items) @ items.T
+
+        def score(histories: torch.Tensor) -> torch.Tensor:
+            with autocast(precision, items.device):
+                users = self.encode_history(histories, items)
+            return users.float() @ items.T  # fp32 scores: bf16 ones would tie items 0.4% apart
+
+        return score
 
     @classmethod
     def build(cls, config: Any, data: ModelData, item_repr: ItemRepresentation | None = None) -> "Recommender":

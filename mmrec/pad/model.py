@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmrec.core.precision import Precision, autocast
 from mmrec.items.cold import ColdItemsMixin, never_seen_mask
 from mmrec.items.gate import BinBlockItems, FrequencyGate, GatedExpertItems, UserAwareGate, gate_positions
 from mmrec.models.base import SequentialRecommender
@@ -107,12 +108,19 @@ class PAD(ColdItemsMixin, SavesExperts, SequentialRecommender):
         is PAD's gated matrix, not an expert's, so the experts gather from theirs only through ``scorer``."""
         return self._experts_last(histories, [None] * len(self.experts))
 
-    def scorer(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Each expert's item matrix and the gated one, once per evaluation."""
+    def scorer(self, precision: Precision = "fp32") -> Callable[[torch.Tensor], torch.Tensor]:
+        """Each expert's item matrix and the gated one, once per evaluation; the experts' encoders in
+        ``precision``, the scores fp32."""
         with torch.no_grad():
             tables = [e.item_repr.all_items() for e in self.experts]
             items = self.item_repr.all_items()
-        return lambda histories: self._experts_last(histories, tables) @ items.T
+
+        def score(histories: torch.Tensor) -> torch.Tensor:
+            with autocast(precision, items.device):
+                users = self._experts_last(histories, tables)
+            return users.float() @ items.T
+
+        return score
 
     def _experts_last(self, histories: torch.Tensor, tables: list[torch.Tensor | None]) -> torch.Tensor:
         return self._gated(torch.cat([e.encode_history(histories, t) for e, t in zip(self.experts, tables)], dim=-1))

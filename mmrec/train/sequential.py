@@ -27,6 +27,7 @@ from mmrec.train.config import TrainConfig
 from mmrec.eval.config import EvalConfig
 from mmrec.eval.metrics import RankingCases, metrics_from_ranks, rank_all
 from mmrec.models.base import SequentialRecommender
+from mmrec.core.precision import autocast
 from mmrec.core.sequences import gather_left_padded
 from mmrec.train import distributed
 from mmrec.train.common import Checkpointer, EarlyStopping, seed_everything
@@ -99,7 +100,7 @@ class SequentialTrainer:
         return torch.randperm(len(self.windows), generator=gen)[self.rank::self.world_size]
 
     def validate(self) -> float:
-        ranks = rank_all(self.model.scorer(), self.valid, self.eval_batch_size, device=self.device)
+        ranks = rank_all(self.model.scorer(self.optim.precision), self.valid, self.eval_batch_size, device=self.device)
         return metrics_from_ranks(ranks, [10])["NDCG@10"]
 
     def fit(self) -> EarlyStopping:
@@ -131,14 +132,15 @@ class SequentialTrainer:
             for b in range(n_batches):
                 rows = self.windows[order[b * per_rank:(b + 1) * per_rank]].to(self.device)
                 inputs, targets = window_targets(rows)
-                states = net(inputs)
-                count = (targets > 0).sum()
-                if count == 0:  # this rank's share of a short last batch is empty: contribute zero gradient
-                    loss = states.sum() * 0.0
-                elif self.optim.loss == "ce":
-                    loss = full_softmax_ce(states, targets, model.item_repr, self.exclude)
-                else:
-                    loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
+                with autocast(self.optim.precision, self.device):
+                    states = net(inputs)
+                    count = (targets > 0).sum()
+                    if count == 0:  # this rank's share of a short last batch is empty: contribute zero gradient
+                        loss = states.sum() * 0.0
+                    elif self.optim.loss == "ce":
+                        loss = full_softmax_ce(states, targets, model.item_repr, self.exclude)
+                    else:
+                        loss = sampled_bce(states, targets, model.item_repr, self.optim.n_negatives)
                 if self.world_size > 1:  # DDP averages gradients: weight by this rank's share of the batch's targets
                     loss = loss * (count * self.world_size / distributed.all_reduce_sum(count))
                 aux = model.auxiliary_loss(rows)
