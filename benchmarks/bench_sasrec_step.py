@@ -6,7 +6,8 @@ dropout (``mmrec.models.dropout``) and chunked logits (``mmrec.train.losses.Chun
 One process, 1 thread, freed memory kept as ``mmrec run`` does; the ``ml-100k-sasrec.yaml`` model, windows of
 50 items drawn once with a fixed seed, AdamW. The "torch" side swaps every ``Dropout`` module back to
 ``nn.Dropout``, attention dropout back to ``scaled_dot_product_attention``'s own, and the logits budget to
-"never chunk". Seconds per step (each repeat a fresh model), alternating sides; prints and writes
+"never chunk". A third side, "mmrec_bf16", is the mmrec step under ``train.precision: bf16`` (autocast; pays on
+CPUs with AMX). Seconds per step (each repeat a fresh model), alternating sides; prints and writes
 ``benchmarks/results/sasrec_step.json``.
 """
 
@@ -29,6 +30,7 @@ def main() -> None:
     args = p.parse_args()
 
     from mmrec.core.allocator import keep_freed_memory
+    from mmrec.core.machine import describe_machine
 
     keep_freed_memory()
     import time
@@ -40,6 +42,7 @@ def main() -> None:
 
     import mmrec.models.sasrec as sasrec
     from mmrec import catalogue
+    from mmrec.core.precision import autocast
     from mmrec.core.sequences import left_pad
     from mmrec.data import load_tables
     from mmrec.models.base import ModelData
@@ -68,9 +71,9 @@ def main() -> None:
         rng = np.random.default_rng(0)
         windows = [left_pad([sequences[i][-51:] for i in rng.integers(0, len(sequences), batch)], 51)
                    for _ in range(args.steps)]
-        seconds: dict[str, list[float]] = {"torch": [], "mmrec": []}
+        seconds: dict[str, list[float]] = {"torch": [], "mmrec": [], "mmrec_bf16": []}
         for _ in range(args.repeats):
-            for side in ("torch", "mmrec"):
+            for side in seconds:
                 torch.manual_seed(0)
                 model = catalogue.build("sasrec", catalogue.lookup("sasrec").config_class(),
                                         ModelData(split.n_items, split.train))
@@ -82,18 +85,22 @@ def main() -> None:
                 model.train()
                 start = time.perf_counter()
                 for w in windows:
-                    loss = full_softmax_ce(model(w[:, :-1]), w[:, 1:], model.item_repr, logits_budget=budget)
+                    with autocast("bf16" if side == "mmrec_bf16" else "fp32"):
+                        loss = full_softmax_ce(model(w[:, :-1]), w[:, 1:], model.item_repr, logits_budget=budget)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                 seconds[side].append((time.perf_counter() - start) / len(windows))
         sasrec.attention_with_dropout = ours_attention
         med = {side: sorted(v)[len(v) // 2] for side, v in seconds.items()}
-        results[batch] = {"seconds_per_step": seconds, "median": med, "speedup": med["torch"] / med["mmrec"]}
+        results[batch] = {"seconds_per_step": seconds, "median": med, "speedup": med["torch"] / med["mmrec"],
+                          "bf16_speedup": med["mmrec"] / med["mmrec_bf16"]}
         print(f"batch {batch}: torch {med['torch']:.4f} s, mmrec {med['mmrec']:.4f} s per step "
-              f"({results[batch]['speedup']:.2f}x)", flush=True)
+              f"({results[batch]['speedup']:.2f}x), mmrec bf16 {med['mmrec_bf16']:.4f} s "
+              f"({results[batch]['bf16_speedup']:.2f}x mmrec fp32)", flush=True)
     args.out.write_text(json.dumps({"steps": args.steps, "repeats": args.repeats, "threads": 1,
-                                    "loadavg": os.getloadavg(), "results": results}, indent=1) + "\n")
+                                    "loadavg": os.getloadavg(), "machine": describe_machine(), "results": results},
+                                   indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ processes run at the same time, so load from anything else on a shared machine f
 to its own early stopping; its time to RecBole's best validation NDCG@10 is read off its learning curve.
 RecBole trains one next-item target per sequence prefix (its protocol), with batch 256 by default: on CPU that
 reaches its plateau in far fewer epochs than its default 2048, which favours RecBole in time-to-quality.
+``--ours-precision fp32,bf16`` trains ours once per precision (``train.precision``; bf16 = autocast, useful on
+CPUs with AMX), one after the other on ours' core while RecBole trains, and reports each one's time.
 
     python benchmarks/bench_sasrec_vs_recbole.py [--recbole-python /tmp/recbole-venv/bin/python]
         [--threads 1] [--recbole-epochs 30] [--recbole-patience 3] [--recbole-budget-s 3600] [--seed 0]
+        [--ours-precision fp32[,bf16]]
 
 Prints a table and writes ``benchmarks/results/sasrec_vs_recbole.json``.
 """
@@ -88,6 +91,7 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
     import torch
 
     from mmrec import catalogue
+    from mmrec.eval.config import EvalConfig
     from mmrec.eval.evaluate import evaluate
     from mmrec.models.base import ModelData
     from mmrec.models.sasrec import SASRecConfig
@@ -112,20 +116,21 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
                                                   max_len=s["max_len"], dropout=s["dropout"]),
                                      ModelData(n_items, split.train))
     train_cfg = TrainConfig(models={}, epochs=args.ours_epochs, batch_size=args.ours_batch_size, lr=args.ours_lr,
-                            patience=args.patience, loss="ce", window_stride=args.ours_window_stride, progress=False)
+                            patience=args.patience, loss="ce", window_stride=args.ours_window_stride, progress=False,
+                            precision=args.ours_precision)
     trainer = SequentialTrainer(model, split.train, valid, train_cfg, seed=args.seed, stop_at=args.ours_stop_at)
     trainer.fit()
     epochs = [{"epoch": h.epoch, "valid_ndcg10": h.valid_ndcg10, "wall_s": h.wall_seconds,
                "train_s": h.train_seconds} for h in trainer.history]
     counts = split.item_train_counts()
     data = ModelData(n_items, split.train, list(tables.items["text"]))
-    eval_times = {}
+    eval_times, settings = {}, EvalConfig(precision=args.ours_precision)
     for name in ("popularity", "content_knn", "sasrec", "gru4rec"):
         m = model if name == "sasrec" else catalogue.build(name, catalogue.lookup(name).config_class(), data)
-        times = [evaluate(m, test, counts)["eval_seconds"] for _ in range(3)]
+        times = [evaluate(m, test, counts, settings)["eval_seconds"] for _ in range(3)]
         eval_times[name] = float(np.median(times))
-    return {"epochs": epochs, "eval_seconds_943_users": eval_times,
-            "test_NDCG@10": evaluate(model, test, counts)["overall"]["NDCG@10"]}
+    return {"epochs": epochs, "eval_seconds_943_users": eval_times, "precision": args.ours_precision,
+            "test_NDCG@10": evaluate(model, test, counts, settings)["overall"]["NDCG@10"]}
 
 
 # ---------------------------------------------------------------- worker: RecBole
@@ -258,6 +263,7 @@ def main() -> None:
     p.add_argument("--ours-batch-size", type=int, default=128)
     p.add_argument("--ours-lr", type=float, default=SETTINGS["lr"])
     p.add_argument("--ours-window-stride", type=int, default=10, help="as recipes/ml-100k-sasrec.yaml")
+    p.add_argument("--ours-precision", default="fp32", help="fp32, bf16, or both: fp32,bf16 (one run each)")
     p.add_argument("--ours-stop-at", type=float, default=None,
                    help="stop ours at this validation NDCG@10 (default: train to early stopping)")
     p.add_argument("--worker", choices=["ours", "recbole"])
@@ -268,7 +274,8 @@ def main() -> None:
     if args.worker:
         sys.path.insert(0, str(REPO))
         result = (ours_worker if args.worker == "ours" else recbole_worker)(args.workdir, args)
-        (args.workdir / f"{args.worker}.json").write_text(json.dumps(result))
+        name = args.worker if args.worker == "recbole" else f"ours-{args.ours_precision}"
+        (args.workdir / f"{name}.json").write_text(json.dumps(result))
         return
 
     sys.path.insert(0, str(REPO))
@@ -283,6 +290,7 @@ def main() -> None:
                   "--recbole-batch-size", str(args.recbole_batch_size),
                   "--recbole-patience", str(args.recbole_patience),
                   "--recbole-probes-per-epoch", str(args.recbole_probes_per_epoch)]
+        precisions = args.ours_precision.split(",")
         ours_cmd = [sys.executable, __file__, "--worker", "ours", "--workdir", tmp, *common,
                     "--ours-epochs", str(args.ours_epochs), "--ours-batch-size", str(args.ours_batch_size),
                     "--ours-lr", str(args.ours_lr), "--ours-window-stride", str(args.ours_window_stride)]
@@ -290,10 +298,12 @@ def main() -> None:
             ours_cmd += ["--ours-stop-at", str(args.ours_stop_at)]
         # both libraries train at the same time, one thread each: whatever else loads the shared machine loads both
         rb_proc = subprocess.Popen(rb_cmd, env=env)
-        ours_proc = subprocess.Popen(ours_cmd, env=env)
-        rb_status, ours_status = rb_proc.wait(), ours_proc.wait()
-        if ours_status:
-            raise SystemExit(f"mmrec worker failed with status {ours_status}")
+        for precision in precisions:  # one after another on ours' core
+            ours_status = subprocess.run([*ours_cmd, "--ours-precision", precision], env=env).returncode
+            if ours_status:
+                rb_proc.kill()
+                raise SystemExit(f"mmrec worker ({precision}) failed with status {ours_status}")
+        rb_status = rb_proc.wait()
         if rb_status == 0:
             rb = json.loads((workdir / "recbole.json").read_text())
         else:  # killed (the shared machine's OOM killer): keep the learning curve it logged so far
@@ -302,13 +312,22 @@ def main() -> None:
                   "recbole_full_eval_seconds_943_users": None, "steps_per_epoch": curve[-1]["steps_per_epoch"],
                   "steps_run": curve[-1]["step"]}
         rb_best = max(rb["epochs"], key=lambda e: e["valid_ndcg10"])
-        ours = json.loads((workdir / "ours.json").read_text())
+        runs = {p: json.loads((workdir / f"ours-{p}.json").read_text()) for p in precisions}
         split = json.loads((workdir / "split.json").read_text())
 
+    by_precision = {}
+    for precision, run in runs.items():
+        t = time_to_reach(run["epochs"], rb_best["valid_ndcg10"])
+        by_precision[precision] = {
+            "best_valid_ndcg10": max(e["valid_ndcg10"] for e in run["epochs"]), "seconds_to_recbole_best": t,
+            "speedup_to_recbole_best": (rb_best["wall_s"] / t) if t else None, "test_ndcg10": run["test_NDCG@10"],
+            "eval_seconds_943_users": run["eval_seconds_943_users"], "epochs": run["epochs"]}
+    ours = runs[precisions[0]]  # the first precision fills the single-run keys below
     ours_best = max(ours["epochs"], key=lambda e: e["valid_ndcg10"])
     t_ours = time_to_reach(ours["epochs"], rb_best["valid_ndcg10"])
     summary = {
-        "settings": SETTINGS, "ours_lr": args.ours_lr, "ours_batch_size": args.ours_batch_size,
+        "settings": SETTINGS, "ours_precision": precisions[0], "ours_by_precision": by_precision,
+        "ours_lr": args.ours_lr, "ours_batch_size": args.ours_batch_size,
         "ours_window_stride": args.ours_window_stride,
         "recbole_batch_size": args.recbole_batch_size, "threads": args.threads, "seed": args.seed, "split": split,
         "recbole_best_valid_ndcg10": rb_best["valid_ndcg10"], "recbole_best_epoch": rb_best["epoch"],
@@ -340,6 +359,11 @@ def main() -> None:
           f"{ours['eval_seconds_943_users']['sasrec']:>12.3f}")
     for name, sec in ours["eval_seconds_943_users"].items():
         print(f"  mmrec {name:27}{'':>16}{sec:>12.3f}")
+    for precision, row in by_precision.items():
+        t = row["seconds_to_recbole_best"]
+        print(f"mmrec {precision}: best {row['best_valid_ndcg10']:.4f}, "
+              + (f"{t:.1f} s to RecBole's best ({row['speedup_to_recbole_best']:.1f}x)" if t else "RecBole's best not reached")
+              + f", test NDCG@10 {row['test_ndcg10']:.4f}, SASRec eval {row['eval_seconds_943_users']['sasrec']:.3f} s")
     print(f"\nwritten: {args.out}")
 
 
