@@ -1,7 +1,7 @@
 """Full-ranking evaluation time: ml-100k's 943 test users per model, and 100k synthetic users x 20k items.
 
     MMREC_DATA=... python benchmarks/bench_eval.py [--threads 1] [--repeats 5] [--model DIR_OR_REPO_ID]
-        [--no-synthetic]
+        [--no-synthetic] [--train-epochs N]
 
 Part 1, ml-100k leave-one-out (all 943 test users, every item scored, history masked): times
 ``mmrec.eval.evaluate.evaluate`` per model (the "total", against the issue's 0.05 s target), median of
@@ -19,7 +19,7 @@ The neural models' cost does not depend on their weights, so freshly built ones 
 a saved one. NDCG@10 is shown under the expected-rank tie rule (the default) and the optimistic one, with the
 number of targets that tie with at least one candidate. "bf16" is evaluate() with ``eval.precision: bf16`` (the
 encoder in bf16 autocast, fp32 scores; worth it on CPUs with AMX), beside its NDCG@10 (against the fp32 one, it
-says what bf16 rounding does to the ranking: compare on a trained model, ``--model``).
+says what bf16 rounding does to the ranking: compare on a trained model, ``--model`` or ``--train-epochs 8``).
 Part 2, synthetic: users with power-law item popularity (Zipf-like, exponent 1) and log-normal history lengths
 (median 20, 3..500 items) over 20,000 items, scored by a 64-d mean-of-history-embeddings model or a 2-block
 SASRec, reading the last 50 items; each configuration runs in a fresh process, which reports evaluate()'s wall /
@@ -207,6 +207,8 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
               for name in ("popularity", "content_knn", "sasrec", "gru4rec")}
     if args.model:
         models["sasrec"] = load_model(args.model)
+    elif args.train_epochs:
+        train_sasrec(models["sasrec"], split, ranking_cases(split, "valid"), args.train_epochs)
     models.update(sasrec_based(models["sasrec"], data, counts))
     matmul = matmul_cpu_flops_per_s()
     rows = {}
@@ -260,6 +262,19 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
     return rows, len(cases), split.n_items, matmul
 
 
+def train_sasrec(model: SequentialRecommender, split, valid: RankingCases, epochs: int) -> None:
+    """``epochs`` of seed-0 fp32 training with bench_sasrec_vs_recbole.py's settings (batch 64, lr 0.002, windows
+    every 10 items)."""
+    from mmrec.train.common import seed_everything
+    from mmrec.train.config import TrainConfig
+    from mmrec.train.sequential import SequentialTrainer
+
+    seed_everything(0)
+    settings = TrainConfig(models={}, epochs=epochs, batch_size=64, lr=0.002, loss="ce", window_stride=10,
+                           progress=False)
+    SequentialTrainer(model, split.train, valid, settings, seed=0).fit()
+
+
 def chunked(score, chunks: list[torch.Tensor]) -> list[torch.Tensor]:
     return [score(c) for c in chunks]
 
@@ -297,6 +312,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", help="a saved model (folder or repo id) to time in place of a fresh SASRec")
     parser.add_argument("--no-synthetic", action="store_true", help="part 1 (ml-100k) only")
+    parser.add_argument("--train-epochs", type=int, default=0,
+                        help="train the fresh SASRec this many epochs first (seed 0, the RecBole race's settings), "
+                             "so bf16's NDCG@10 is compared on a trained model")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "eval_time.json")
     parser.add_argument("--synthetic-worker", nargs=3, metavar=("USERS", "CHUNK", "SCORER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -323,7 +341,8 @@ def main() -> None:
               f"{row['chunk_scores_mb']:15.0f}")
     args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "n_users": n_users,
                                     "matmul_flops_per_s": matmul, "target_seconds_per_model": TARGET_S,
-                                    "n_items": n_items, "model": args.model, "loadavg": os.getloadavg(),
+                                    "n_items": n_items, "model": args.model, "train_epochs": args.train_epochs,
+                                    "loadavg": os.getloadavg(),
                                     "machine": describe_machine(),
                                     "ties_default": EvalConfig().ties, "models": rows, "synthetic": synthetic},
                                    indent=1) + "\n")
