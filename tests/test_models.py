@@ -111,3 +111,20 @@ def test_content_knn_sparse_and_dense_content_agree():
     dense = torch.rand(N + 1, 7) * (torch.rand(N + 1, 7) > 0.5)
     h = torch.tensor([[0, 3, 4, 9], [1, 2, 2, 5]])
     assert torch.allclose(ContentKNN(dense).score(h), ContentKNN(dense.to_sparse()).score(h), atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_content_knn_item_similarity_path_scores_as_the_content_space_path(sparse, monkeypatch):
+    """The kept item-item matrix (small catalogues) against the two products through the content dimensions
+    (what a catalogue over the budget takes): repeats, padding and an all-padding history included."""
+    torch.manual_seed(0)
+    content = torch.rand(N + 1, 7) * (torch.rand(N + 1, 7) > 0.5)
+    content = content.to_sparse() if sparse else content
+    h = torch.tensor([[0, 3, 4, 9], [1, 2, 2, 5], [0, 0, 0, 0], [7, 7, 7, 7]])
+    kept = ContentKNN(content)
+    monkeypatch.setattr("mmrec.models.content_knn.SIMILARITY_BUDGET", 0)
+    through_d = ContentKNN(content)
+    assert kept.similarity is not None and through_d.similarity is None
+    torch.testing.assert_close(kept.score(h), through_d.score(h), atol=1e-6, rtol=1e-5)
+    assert torch.count_nonzero(kept.score(h)[2]) == 0 and kept.score(h)[:, 0].abs().max() == 0
+    assert "similarity" not in kept.state_dict()  # rebuilt from the content on load, not saved

@@ -2,6 +2,9 @@
 
 The content source is any (N + 1, d) matrix (row 0 = padding); until the encoders land, ``build`` uses
 TF-IDF of the items' text. It needs no training, so it is the content floor a multimodal model must beat.
+A catalogue of up to ~5,800 items keeps the (N + 1, N + 1) item-item cosine matrix (at most 128 MB, built when
+the model is): a history's scores are then a sum of its items' rows, 2.3x faster than the two products through
+the content space on ml-100k's TF-IDF, the same scores to float rounding.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch.nn.functional as F
 from mmrec.items.base import ItemRepresentation
 from mmrec.items.checks import check_item_matrix
 from mmrec.models.base import ModelData, Recommender
+
+SIMILARITY_BUDGET = 1 << 25  # elements of the item-item matrix kept (128 MB of fp32); larger catalogues go through d
 
 
 @dataclasses.dataclass
@@ -39,8 +44,20 @@ class ContentKNN(Recommender):
         content = _normalise_rows(content.float())
         self.register_buffer("content", content)
         self.register_buffer("content_t", content.t().coalesce() if content.is_sparse else content.t())
+        self.register_buffer("similarity", None, persistent=False)  # not saved: rebuilt from the content
+        self._refresh_similarity()
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._refresh_similarity())
+
+    def _refresh_similarity(self) -> None:
+        """The item-item matrix of the current content buffer, when it fits ``SIMILARITY_BUDGET``."""
+        small = self.content.shape[0] ** 2 <= SIMILARITY_BUDGET
+        self.similarity = _item_similarity(self.content) if small else None
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:
+        if self.similarity is not None:  # C C^T bag as a sum of rows; its norm^2 = bag^T S bag, read off the sum
+            raw = F.embedding_bag(histories, self.similarity, mode="sum", padding_idx=0)
+            norm2 = raw.gather(1, histories).masked_fill_(histories == 0, 0.0).sum(1, keepdim=True)
+            return raw / norm2.sqrt().clamp_min(1e-12)
         # (B, N+1) bag of the history, so a long history never materialises (B, L, d)
         bag = torch.zeros(histories.shape[0], self.n_items + 1, device=histories.device)
         bag.scatter_add_(1, histories, torch.ones_like(histories, dtype=bag.dtype))
@@ -56,6 +73,18 @@ class ContentKNN(Recommender):
         if data.item_text is None:
             raise ValueError("content_knn needs item text (ModelData.item_text) or a content matrix")
         return cls(tfidf_content(data.item_text, config.max_features, config.min_df), config)
+
+
+def _item_similarity(content: torch.Tensor) -> torch.Tensor:
+    """(N + 1, N + 1) inner products of the (unit) rows; a sparse matrix through scipy (70 ms for ml-100k's
+    TF-IDF, against 0.9 s for torch's sparse x dense)."""
+    if not content.is_sparse:
+        return content @ content.t()
+    import scipy.sparse
+
+    indices, values = content.indices().cpu().numpy(), content.values().cpu().numpy()
+    rows = scipy.sparse.csr_matrix((values, (indices[0], indices[1])), shape=tuple(content.shape))
+    return torch.from_numpy((rows @ rows.T).toarray().astype(np.float32)).to(content.device)
 
 
 def _normalise_rows(content: torch.Tensor) -> torch.Tensor:
