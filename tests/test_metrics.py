@@ -36,6 +36,13 @@ def test_target_in_the_history_stays_rankable():
     assert _ranks([[0.0, 0.1, 0.9, 0.5, 0.7]], [2], masked=[(0, 2)]) == [0]
 
 
+def test_target_scored_minus_inf_ties_only_with_candidates():
+    # target 1 and item 4 scored -inf, item 2 above them, item 3 masked (also -inf): the padding column and item 3
+    # are no candidates, so the target ties with item 4 alone -> expected rank 1 + 0.5
+    inf = float("-inf")
+    assert _ranks([[0.0, inf, 0.5, inf, inf]], [1], masked=[(0, 3)]) == [1.5]
+
+
 @pytest.mark.parametrize("ties, expected", [("optimistic", 0), ("pessimistic", 2), ("expected", 1)])
 def test_ties(ties, expected):
     # target 1 ties with items 2 and 3: optimistic puts it first among them, pessimistic last, expected between

@@ -102,20 +102,21 @@ class RankingCases:
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor, mask_rows: torch.Tensor, mask_items: torch.Tensor,
                  ties: Ties = "expected") -> torch.Tensor:
-    """Rank (float64) of each target among unmasked items. scores (B, N + 1); mask pairs (unique) index this batch."""
+    """Rank (float64) of each target among unmasked items. scores (B, N + 1); mask pairs (unique) index this batch.
+
+    The items that are no candidates (the padding column, every masked item but the target) are scored -inf in a
+    copy of ``scores``, so one counting pass ranks every row: faster than counting them and subtracting."""
     rows = torch.arange(len(targets), device=scores.device)
     target_score = scores[rows, targets]
-    higher, tied = count_above_and_equal(scores, target_score)
+    keep = (mask_items > 0) & (mask_items != targets[mask_rows])
+    off_rows = torch.cat([rows, mask_rows[keep]])
+    off_items = torch.cat([torch.zeros_like(rows), mask_items[keep]])
+    shown = scores.index_put((off_rows, off_items), torch.tensor(-torch.inf, dtype=scores.dtype, device=scores.device))
+    higher, tied = count_above_and_equal(shown, target_score)
     tied = tied - 1  # the target ties with itself
-    # not candidates: the padding column, and every masked item but the target
-    real = mask_items > 0
-    off_rows = torch.cat([rows, mask_rows[real]])
-    off_items = torch.cat([torch.zeros_like(rows), mask_items[real]])
-    keep = off_items != targets[off_rows]
-    off_rows, off_items = off_rows[keep], off_items[keep]
-    off_scores, their_target = scores[off_rows, off_items], target_score[off_rows]
-    higher = higher - torch.zeros_like(higher).index_add_(0, off_rows, (off_scores > their_target).long())
-    tied = tied - torch.zeros_like(tied).index_add_(0, off_rows, (off_scores == their_target).long())
+    lowest = target_score == -torch.inf
+    if bool(lowest.any()):  # a target scored -inf ties with the off items only through the fill: take them out
+        tied = tied - torch.bincount(off_rows, minlength=len(targets)) * lowest
     return higher.double() + TIE_SHARE[ties] * tied.double()
 
 
