@@ -1,9 +1,10 @@
 """SASRec: mmrec against RecBole 1.2.1 on ml-100k leave-one-out, same settings, same evaluator, one invocation.
 
 Both libraries train SASRec (64-d, 2 blocks, 2 heads, max length 50, dropout 0.2, full-softmax CE, no negative
-sampling, lr 1e-3) and after every epoch are scored by mmrec's full-ranking evaluator on the *same* validation
-cases (history masked), so "RecBole's best validation NDCG@10" and ours are measured identically. RecBole's own
-validation (its protocol: no history masking) is recorded too. Wall time per library counts its training and its
+sampling; RecBole at lr 1e-3, ours with its own training settings below) and after every epoch are scored by
+mmrec's full-ranking evaluator on the *same* validation cases (history masked), so "RecBole's best validation
+NDCG@10" and ours are measured identically. RecBole's own validation (its protocol: no history masking) is
+recorded too. Wall time per library counts its training and its
 own per-epoch validation, not the shared evaluator's extra pass over RecBole's model.
 
 Each library runs in its own process (RecBole in its own virtualenv, EVALUATION.md) with the same environment:
@@ -262,8 +263,7 @@ def main() -> None:
     p.add_argument("--recbole-batch-size", type=int, default=256)
     p.add_argument("--recbole-probes-per-epoch", type=int, default=2)
     p.add_argument("--ours-epochs", type=int, default=200)
-    # ours' time-to-quality settings, tuned on seeds 3 and 4 only (results/sasrec_window_tuning_s12.json): windows
-    # 25 items apart reach 0.1221 in 117-121 s where 10 apart (recipes/ml-100k-sasrec.yaml) took 172 s or never
+    # tuned on seeds 3 and 4 only: results/sasrec_window_tuning_s12.json
     p.add_argument("--ours-batch-size", type=int, default=64)
     p.add_argument("--ours-lr", type=float, default=0.002)
     p.add_argument("--ours-window-stride", type=int, default=25)
