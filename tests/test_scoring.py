@@ -1,7 +1,7 @@
 """Scoring from the last position (what evaluation calls: ``model.scorer()``) equals the whole-sequence path
 ``encode_sequence(h)[:, -1] @ all_items().T`` it replaced, for SASRec, its semantic-ID and multi-embedding
-variants and GRU4Rec (which keeps the base path), with padding, several blocks and dropout (off in eval); and
-evaluate() ranks them as before."""
+variants and GRU4Rec (from its final state, unpacked when no row has padding), with padding, several blocks and
+dropout (off in eval); and evaluate() ranks them as before."""
 
 from __future__ import annotations
 
@@ -89,3 +89,14 @@ def test_a_batch_without_padding_takes_the_causal_kernel_and_matches_the_masked_
         torch.testing.assert_close(model.encode_sequence(full), model.ln_out(masked), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(model.scorer()(full), model.ln_out(masked[:, -1]) @ model.item_repr.all_items().T,
                                    atol=1e-5, rtol=1e-5)
+
+
+def test_gru4rec_scores_a_batch_without_padding_unpacked_as_the_packed_path_does() -> None:
+    model = _models()["gru4rec"].eval()
+    full = torch.randint(1, N + 1, (6, 10), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        packed = model.encode_sequence(full)[:, -1] @ model.item_repr.all_items().T
+        torch.testing.assert_close(model.scorer()(full), packed, atol=1e-5, rtol=1e-5)
+        # one padded row sends the batch down the packed path; the full rows' scores stay the same
+        mixed = torch.cat([full, torch.cat([torch.zeros(1, 4, dtype=full.dtype), full[:1, 4:]], 1)])
+        torch.testing.assert_close(model.scorer()(mixed)[:6], packed, atol=1e-5, rtol=1e-5)

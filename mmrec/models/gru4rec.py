@@ -1,6 +1,7 @@
 """GRU4Rec (Hidasi et al., 2016) as a next-item backbone: a GRU over the history, projected to item space.
 
-Histories arrive left-padded; they are packed so the recurrence never steps over padding.
+Histories arrive left-padded; they are packed so the recurrence never steps over padding (a batch without
+padding, the usual evaluation chunk of long histories, runs unpacked).
 """
 
 from __future__ import annotations
@@ -41,16 +42,38 @@ class GRU4Rec(SequentialRecommender):
         self.gru = nn.GRU(config.dim, config.hidden, num_layers=config.n_layers, batch_first=True)
         self.out = nn.Linear(config.hidden, config.dim)
 
-    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
-        histories = histories[:, -self.max_len:]
-        b, length = histories.shape
+    def _right_aligned(self, histories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded (B, L) -> right-padded (B, L) with the real lengths (at least 1: an empty history reads its
+        padding item, so its state stays defined)."""
+        length = histories.shape[1]
         lengths = (histories > 0).sum(1).clamp(min=1)
         cols = torch.arange(length, device=histories.device)
-        to_right = (cols[None, :] + (length - lengths)[:, None]) % length  # left-padded -> right-padded
-        right = histories.gather(1, to_right)
+        return histories.gather(1, (cols[None, :] + (length - lengths)[:, None]) % length), lengths
+
+    def encode_sequence(self, histories: torch.Tensor) -> torch.Tensor:
+        histories = histories[:, -self.max_len:]
+        length = histories.shape[1]
+        right, lengths = self._right_aligned(histories)
         x = self.drop(self.item_repr(right))
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=length)
+        cols = torch.arange(length, device=histories.device)
         to_left = (cols[None, :] + lengths[:, None]) % length  # back to the input's alignment
         states = states.gather(1, to_left.unsqueeze(-1).expand(-1, -1, states.shape[-1]))
         return self.out(self.drop(states))
+
+    def encode_history(self, histories: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``encode_sequence(histories)[:, -1]`` from the GRU's final state alone: no per-position outputs, no
+        unpacking, and no packing when no row has padding. ``items``: the item matrix to gather the inputs from."""
+        histories = histories[:, -self.max_len:]
+        if bool((histories > 0).all()):
+            x = self._embed(histories, items)
+        else:
+            right, lengths = self._right_aligned(histories)
+            x = pack_padded_sequence(self._embed(right, items), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return self.out(self.drop(self.gru(x)[1][-1]))
+
+    def _embed(self, histories: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
+        if items is None:
+            return self.drop(self.item_repr(histories))
+        return self.drop(items.index_select(0, histories.reshape(-1)).view(*histories.shape, items.shape[1]))
