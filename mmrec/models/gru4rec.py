@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mmrec.core.sequences import gather_rows
 from mmrec.items.base import ItemRepresentation
 from mmrec.models.base import SequentialRecommender, default_item_repr
 from mmrec.models.dropout import Dropout
@@ -54,8 +55,7 @@ class GRU4Rec(SequentialRecommender):
         histories = histories[:, -self.max_len:]
         length = histories.shape[1]
         right, lengths = self._right_aligned(histories)
-        x = self.drop(self.item_repr(right))
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self._embed(right, None), lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=length)
         cols = torch.arange(length, device=histories.device)
         to_left = (cols[None, :] + lengths[:, None]) % length  # back to the input's alignment
@@ -74,6 +74,5 @@ class GRU4Rec(SequentialRecommender):
         return self.out(self.drop(self.gru(x)[1][-1]))
 
     def _embed(self, histories: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
-        if items is None:
-            return self.drop(self.item_repr(histories))
-        return self.drop(items.index_select(0, histories.reshape(-1)).view(*histories.shape, items.shape[1]))
+        """The input vectors (dropped out): from ``item_repr``, or gathered from ``items`` when given."""
+        return self.drop(self.item_repr(histories) if items is None else gather_rows(items, histories))
