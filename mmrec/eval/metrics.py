@@ -105,23 +105,26 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor, mask_rows: torch.T
     """Rank (float64) of each target among unmasked items. scores (B, N + 1); mask pairs (unique) index this batch.
 
     The items that are no candidates (the padding column, every masked item but the target) are scored -inf in a
-    copy of ``scores``, so one counting pass ranks every row: faster than counting them and subtracting."""
+    copy of ``scores``, so one counting pass ranks every row: faster than counting them and subtracting. Every
+    pair is filled and the targets' own scores written back after, which costs less than finding the pairs that
+    hit a target (a boolean selection over all pairs)."""
     rows = torch.arange(len(targets), device=scores.device)
     target_score = scores[rows, targets]
-    keep = (mask_items > 0) & (mask_items != targets[mask_rows])
-    off_rows = torch.cat([rows, mask_rows[keep]])
-    off_items = torch.cat([torch.zeros_like(rows), mask_items[keep]])
-    shown = scores.index_put((off_rows, off_items), torch.tensor(-torch.inf, dtype=scores.dtype, device=scores.device))
+    shown = scores.index_put((mask_rows, mask_items), torch.tensor(-torch.inf, dtype=scores.dtype,
+                                                                   device=scores.device))
+    shown[:, 0] = -torch.inf
+    shown[rows, targets] = target_score
     higher, tied = count_above_and_equal(shown, target_score)
     tied = tied - 1  # the target ties with itself
     lowest = target_score == -torch.inf
     if bool(lowest.any()):  # a target scored -inf ties with the off items only through the fill: take them out
-        tied = tied - torch.bincount(off_rows, minlength=len(targets)) * lowest
+        off = (mask_items > 0) & (mask_items != targets[mask_rows])
+        tied = tied - (1 + torch.bincount(mask_rows[off], minlength=len(targets))) * lowest
     return higher.double() + TIE_SHARE[ties] * tied.double()
 
 
 def count_above_and_equal(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row, how many scores are > and == its threshold (int64). On CPU numpy counts ~5x faster than torch's
+    """Per row, how many scores are > and == its threshold (int64). On CPU numpy counts ~2x faster than torch's
     bool sum; elsewhere (GPU) torch counts in place."""
     if scores.device.type == "cpu":
         return count_with_numpy(scores, threshold)
@@ -129,10 +132,11 @@ def count_above_and_equal(scores: torch.Tensor, threshold: torch.Tensor) -> tupl
 
 
 def count_with_numpy(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`count_above_and_equal` for CPU tensors, through numpy views (no copy)."""
+    """:func:`count_above_and_equal` for CPU tensors, through numpy views (no copy); the comparisons are summed
+    as bytes into int32 (``count_nonzero`` along an axis, or an int64 sum, takes twice as long)."""
     s, t = scores.detach().numpy(), threshold.detach().numpy()[:, None]
-    return (torch.from_numpy(np.count_nonzero(s > t, axis=1).astype(np.int64)),
-            torch.from_numpy(np.count_nonzero(s == t, axis=1).astype(np.int64)))
+    return tuple(torch.from_numpy(c.view(np.uint8).sum(axis=1, dtype=np.int32).astype(np.int64))
+                 for c in (s > t, s == t))
 
 
 def rank_all(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases, batch_size: int = 1024,
