@@ -20,6 +20,8 @@ a saved one. NDCG@10 is shown under the expected-rank tie rule (the default) and
 number of targets that tie with at least one candidate. "bf16" is evaluate() with ``eval.precision: bf16`` (the
 encoder in bf16 autocast, fp32 scores; worth it on CPUs with AMX), beside its NDCG@10 (against the fp32 one, it
 says what bf16 rounding does to the ranking: compare on a trained model, ``--model`` or ``--train-epochs 8``).
+"w2" / "bf16 w2": the same with ``eval.workers: 2`` (two chunks at once, torch's threads split between them;
+with ``--threads 2``, two 1-thread workers).
 Part 2, synthetic: users with power-law item popularity (Zipf-like, exponent 1) and log-normal history lengths
 (median 20, 3..500 items) over 20,000 items, scored by a 64-d mean-of-history-embeddings model or a 2-block
 SASRec, reading the last 50 items; each configuration runs in a fresh process, which reports evaluate()'s wall /
@@ -216,7 +218,8 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
           f"target {TARGET_S} s per model; floor = scoring FLOPs / this machine's {matmul / 1e9:.0f} GFLOP/s matmul")
     print(f"{'model':12} {'evaluate':>9} {'score':>9} {'old score':>9} {'evaluator':>9} {'floor':>7} {'kernels':>7} "
           f"{'wall':>7} "
-          f"{'target':>6} {'bf16':>7} {'NDCG@10':>8} {'(bf16)':>8} {'(optim.)':>8} tied targets")
+          f"{'target':>6} {'bf16':>7} {'w2 wall':>7} {'bf16 w2':>7} {'NDCG@10':>8} {'(bf16)':>8} {'(optim.)':>8} "
+          "tied targets")
     for name, model in models.items():
         model.eval()
         model_cases = cases.with_max_len(model.max_len)
@@ -236,6 +239,10 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
         low = dataclasses.replace(cfg.eval, precision="bf16")
         bf16_wall, bf16_cpu = median_times(lambda: evaluate(model, cases, counts, low), args.repeats)
         bf16_ndcg = evaluate(model, cases, counts, dataclasses.replace(low, ties="expected"))["overall"]["NDCG@10"]
+        w2_wall, w2_cpu = median_times(lambda: evaluate(model, cases, counts, dataclasses.replace(cfg.eval, workers=2)),
+                                       args.repeats)
+        bf16_w2_wall, _ = median_times(lambda: evaluate(model, cases, counts, dataclasses.replace(low, workers=2)),
+                                       args.repeats)
         with torch.no_grad():
             replay = Replay(torch.cat([model.score(c).float() for c in chunks]), model.max_len)
         evaluator_wall, evaluator_cpu = median_times(lambda: evaluate(replay, cases, counts, cfg.eval), args.repeats)
@@ -250,6 +257,8 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
                       "n_kernel_calls": len(kernels.calls), "target_seconds": TARGET_S,
                       "under_target_cpu": cpu < TARGET_S, "bf16_wall_seconds": bf16_wall,
                       "bf16_cpu_seconds": bf16_cpu, "bf16_under_target_cpu": bf16_cpu < TARGET_S,
+                      "workers2_wall_seconds": w2_wall, "workers2_cpu_seconds": w2_cpu,
+                      "bf16_workers2_wall_seconds": bf16_w2_wall,
                       "NDCG@10_bf16": bf16_ndcg,
                       "NDCG@10": expected, "NDCG@10_optimistic": metrics_from_ranks(optimistic, [10])["NDCG@10"],
                       "NDCG@10_pessimistic": metrics_from_ranks(pessimistic, [10])["NDCG@10"],
@@ -257,7 +266,7 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
         r = rows[name]
         print(f"{name:12} {cpu:9.4f} {score_cpu:9.4f} {old_cpu:9.4f} {r['evaluator_cpu_seconds']:9.4f} "
               f"{r['floor_cpu_seconds']:7.4f} {kernels_cpu:7.4f} {wall:7.3f} {'met' if cpu < TARGET_S else 'NOT':>6} "
-              f"{bf16_cpu:7.4f} {expected:8.4f} {bf16_ndcg:8.4f} "
+              f"{bf16_cpu:7.4f} {w2_wall:7.4f} {bf16_w2_wall:7.4f} {expected:8.4f} {bf16_ndcg:8.4f} "
               f"{r['NDCG@10_optimistic']:8.4f} {r['targets_with_ties']}")
     return rows, len(cases), split.n_items, matmul
 

@@ -41,6 +41,7 @@ def test_unknown_key_suggests_the_closest(tmp_path):
         ("eval.ks=5", r"eval.ks: expected a list"),
         ("split.kinds=[leave-one-out, newitems]", r"'newitems' is not one of .*did you mean 'new-items'"),
         ("split.new_item_fraction=1.5", r"new_item_fraction must be in \(0, 1\)"),
+        ("eval.workers=0", r"eval.batch_size and eval.workers must be >= 1, got 128 and 0"),
         ("data.min_user_interactions=true", r"expected an integer, got True"),
         ("novalue", r"not of the form key=value"),
         # model names and their hyper-parameters are checked against the catalogue when the recipe loads

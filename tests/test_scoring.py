@@ -65,6 +65,27 @@ def test_evaluation_ranks_as_with_the_whole_sequence_path() -> None:
     assert np.array_equal(rank_all(model.scorer(), cases, batch_size=7), old)
 
 
+@pytest.mark.parametrize("name", ["sasrec_3_blocks", "gru4rec"])
+def test_chunks_ranked_by_two_worker_threads_equal_one_thread_in_turn(name: str) -> None:
+    """Two 1-thread workers (eval.workers: 2 of 2 threads) give exactly the ranks of one thread doing every chunk,
+    in case order, and torch's thread count is restored after."""
+    model = _models()[name].eval()
+    rng = np.random.default_rng(3)
+    histories = [rng.integers(1, N + 1, size=rng.integers(1, 16)) for _ in range(45)]
+    known = [rng.integers(1, N + 1, size=3) for _ in range(45)]
+    cases = RankingCases.build(histories, rng.integers(1, N + 1, size=45), known, max_len=10)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = rank_all(model.scorer(), cases, batch_size=4)
+        torch.set_num_threads(2)
+        workers = rank_all(model.scorer(), cases, batch_size=4, workers=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(workers, alone) and len(np.unique(alone)) > 10
+
+
 def test_a_backbone_with_its_own_score_keeps_it() -> None:
     class Tempered(SASRec):
         def score(self, histories: torch.Tensor) -> torch.Tensor:

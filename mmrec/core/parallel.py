@@ -6,6 +6,9 @@ process running them in turn: the demo's train_seq took 216 s instead of 250. Bi
 encoder: 124 s on 2 threads, 246 s on 1), and there workers do not pay. Workers are spawned (no fork of a
 process holding torch's thread pool), log through the ``mmrec`` logger like the parent, and a piece's exception
 reaches the caller with the pieces not yet started cancelled.
+
+Within one process, :func:`map_in_threads` does the same for pieces that share the process's tensors (the chunks
+of one evaluation): torch releases the GIL inside its kernels, so two 1-thread workers run two chunks at once.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
 
@@ -50,3 +53,22 @@ def run_in_workers(fn: Callable[..., Any], tasks: Sequence[tuple], workers: int)
                 future.cancel()
             raise failed[0].exception()
         return [f.result() for f in futures]
+
+
+def map_in_threads(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """``[fn(item) for item in items]`` over ``workers`` threads of this process, results in order, torch's
+    intra-op threads split between them for the duration (and restored after); never more workers than torch has
+    threads (a 1-thread worker process of :func:`run_in_workers` maps in its own thread). Thread-local torch state
+    (grad mode, autocast) does not carry into the workers: ``fn`` sets its own."""
+    import torch
+
+    threads = torch.get_num_threads()
+    workers = min(workers, threads, len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    torch.set_num_threads(threads_per_worker(workers))
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, items))
+    finally:
+        torch.set_num_threads(threads)

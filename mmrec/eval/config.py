@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from mmrec.core.config import ConfigError
 from mmrec.core.precision import Precision
 
 
@@ -23,3 +24,12 @@ class EvalConfig:
     # a backbone's encoder in bf16 autocast (scores stay fp32; mmrec.core.precision): on a Xeon with AMX SASRec's
     # 943 ml-100k users score 1.4x faster, NDCG@10 within rounding (benchmarks/bench_eval.py)
     precision: Precision = "fp32"
+    # chunks scored at once by that many threads, torch's threads split between them (at most torch's thread
+    # count): pays where a model's ops are too small to split between threads; on the 2-core Xeon, 943 ml-100k
+    # users: GRU4Rec's recurrence 1.4x faster with 2, SASRec's fp32 matmuls 1.15x slower (benchmarks/bench_eval.py)
+    workers: int = 1
+
+    def validate(self) -> None:
+        if min(self.batch_size, self.workers) < 1:
+            raise ConfigError(f"eval.batch_size and eval.workers must be >= 1, got {self.batch_size} and "
+                              f"{self.workers}")

@@ -40,7 +40,7 @@ def evaluate(model: Recommender, cases: RankingCases, item_counts: np.ndarray,
         excluded.append(warm)
     start = time.perf_counter()
     ranks, *among = rank_all_excluding(model.scorer(settings.precision), cases.with_max_len(model.max_len), excluded,
-                                       settings.batch_size, settings.ties, device=model.device)
+                                       settings.batch_size, settings.ties, model.device, settings.workers)
     seconds = time.perf_counter() - start
     model.train(was_training)
     among_new = ({**_metrics(among[0][new_targets], ks), "n_targets": int(new_targets.sum())} if among else None)

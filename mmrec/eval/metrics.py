@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mmrec.core.parallel import map_in_threads
 from mmrec.core.sequences import gather_left_padded
 
 Ties = Literal["optimistic", "pessimistic", "expected"]
@@ -140,34 +141,38 @@ def count_with_numpy(scores: torch.Tensor, threshold: torch.Tensor) -> tuple[tor
 
 
 def rank_all(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases, batch_size: int = 1024,
-             ties: Ties = "expected", device: torch.device | str = "cpu") -> np.ndarray:
-    """Ranks of every case's target, scored in chunks of ``batch_size`` without gradients on ``device``.
+             ties: Ties = "expected", device: torch.device | str = "cpu", workers: int = 1) -> np.ndarray:
+    """Ranks of every case's target, scored in chunks of ``batch_size`` without gradients on ``device``
+    (``workers`` chunks at once: :func:`rank_all_excluding`).
 
     Memory beyond the cases is bounded by the chunk: its padded input, its (B, N + 1) scores and comparisons.
     """
-    return rank_all_excluding(score, cases, [None], batch_size, ties, device)[0]
+    return rank_all_excluding(score, cases, [None], batch_size, ties, device, workers)[0]
 
 
 def rank_all_excluding(score: Callable[[torch.Tensor], torch.Tensor], cases: RankingCases,
                        excluded: list[torch.Tensor | None], batch_size: int = 1024, ties: Ties = "expected",
-                       device: torch.device | str = "cpu") -> list[np.ndarray]:
+                       device: torch.device | str = "cpu", workers: int = 1) -> list[np.ndarray]:
     """:func:`rank_all` once per entry of ``excluded`` ((N + 1,) bool: items that are no competitor, scored
-    -inf; None: none), all from one scoring pass of the model."""
-    out: list[list[torch.Tensor]] = [[] for _ in excluded]
+    -inf; None: none), all from one scoring pass of the model. ``workers``: chunks scored and ranked by that many
+    threads at once, torch's threads split between them (:func:`mmrec.core.parallel.map_in_threads`): faster for
+    a model whose ops are too small to split well between threads (a recurrence), memory ``workers`` chunks."""
     order = cases.scoring_order()
-    with torch.no_grad():
-        for start in range(0, len(cases), batch_size):
+
+    def rank_chunk(start: int) -> list[torch.Tensor]:
+        with torch.no_grad():
             histories, targets, rows, items = cases.chunk(order[start : start + batch_size])
             scores = score(histories.to(device)).float()
             targets, rows, items = targets.to(device), rows.to(device), items.to(device)
-            for ranks, mask in zip(out, excluded):
-                shown = scores if mask is None else scores.masked_fill(mask.to(device), float("-inf"))
-                ranks.append(target_ranks(shown, targets, rows, items, ties))
+            return [target_ranks(scores if mask is None else scores.masked_fill(mask.to(device), float("-inf")),
+                                 targets, rows, items, ties) for mask in excluded]
+
+    chunks = map_in_threads(rank_chunk, range(0, len(cases), batch_size), workers)
     results = []
-    for chunks in out:
+    for i in range(len(excluded)):
         ranks = np.zeros(len(cases), dtype=np.float64)
         if chunks:
-            ranks[order] = torch.cat(chunks).cpu().numpy()
+            ranks[order] = torch.cat([chunk[i] for chunk in chunks]).cpu().numpy()
         results.append(ranks)
     return results
 
