@@ -25,8 +25,9 @@ class EvalConfig:
     # 943 ml-100k users score 1.4x faster, NDCG@10 within rounding (benchmarks/bench_eval.py)
     precision: Precision = "fp32"
     # chunks scored at once by that many threads, torch's threads split between them (at most torch's thread
-    # count): pays where a model's ops are too small to split between threads; on the 2-core Xeon, 943 ml-100k
-    # users: GRU4Rec's recurrence 1.4x faster with 2, SASRec's fp32 matmuls 1.15x slower (benchmarks/bench_eval.py)
+    # count): pays where a model's ops are too small to split between threads; 943 ml-100k users on the 2-core
+    # Xeon: GRU4Rec 1.2x and content k-NN 1.3-1.5x faster with 2, SASRec and PAD up to 1.3x slower
+    # (benchmarks/bench_eval.py, "w2")
     workers: int = 1
 
     def validate(self) -> None:
