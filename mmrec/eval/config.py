@@ -26,7 +26,7 @@ class EvalConfig:
     precision: Precision = "fp32"
     # chunks scored at once by that many threads, torch's threads split between them (at most torch's thread
     # count): pays where a model's ops are too small to split between threads; 943 ml-100k users on the 2-core
-    # Xeon: GRU4Rec 1.2x and content k-NN 1.3-1.5x faster with 2, SASRec and PAD up to 1.3x slower
+    # Xeon: GRU4Rec 1.2x and content k-NN 1.3-1.5x faster with 2, the SASRec-based models up to 1.4x slower
     # (benchmarks/bench_eval.py, "w2")
     workers: int = 1
 
