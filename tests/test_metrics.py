@@ -228,6 +228,23 @@ def test_among_new_ranks_never_seen_targets_against_the_never_seen_items_only():
     assert "among_new" not in few  # fewer never-seen targets than a bin needs to be read: not reported
 
 
+def test_evaluate_with_two_workers_equals_one_chunk_in_turn_among_new_too():
+    rng = np.random.default_rng(4)
+    counts = np.r_[0, rng.integers(0, 4, size=40)]  # a quarter never seen: the among-new ranking runs too
+    histories = [rng.choice(np.arange(1, 41), size=rng.integers(1, 8), replace=False) for _ in range(400)]
+    cases = RankingCases.build(histories, rng.integers(1, 41, size=400))
+    model = Popularity(torch.from_numpy(counts))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = evaluate(model, cases, counts, EvalConfig(batch_size=7, workers=2))
+    finally:
+        torch.set_num_threads(threads)
+    one = evaluate(model, cases, counts, EvalConfig(batch_size=1000))
+    two.pop("eval_seconds"), one.pop("eval_seconds")
+    assert two == one and one["among_new"]["n_targets"] >= 30
+
+
 def test_the_report_shows_the_among_new_table_beside_full_ranking():
     from mmrec.eval.report import _tables
     from mmrec.eval.summary import summarise
