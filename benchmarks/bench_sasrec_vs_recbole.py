@@ -119,6 +119,7 @@ def ours_worker(workdir: Path, args: argparse.Namespace) -> dict:
                                                   max_len=s["max_len"], dropout=s["dropout"]),
                                      ModelData(n_items, split.train))
     train_cfg = TrainConfig(models={}, epochs=args.ours_epochs, batch_size=args.ours_batch_size, lr=args.ours_lr,
+                            lr_schedule=args.ours_lr_schedule, warmup_epochs=args.ours_warmup_epochs,
                             patience=args.patience, loss="ce", window_stride=args.ours_window_stride, progress=False,
                             precision=args.ours_precision)
     trainer = SequentialTrainer(model, split.train, valid, train_cfg, seed=args.seed, stop_at=args.ours_stop_at)
@@ -266,6 +267,9 @@ def main() -> None:
     # tuned on seeds 3 and 4 only: results/sasrec_window_tuning_s12.json
     p.add_argument("--ours-batch-size", type=int, default=64)
     p.add_argument("--ours-lr", type=float, default=0.002)
+    p.add_argument("--ours-lr-schedule", default="constant", help="train.lr_schedule: constant, linear or cosine "
+                   "(decay to 0 at the last of --ours-epochs)")
+    p.add_argument("--ours-warmup-epochs", type=float, default=0.0)
     p.add_argument("--ours-window-stride", type=int, default=25)
     p.add_argument("--ours-precision", default="fp32", help="fp32, bf16, or both: fp32,bf16 (one run each)")
     p.add_argument("--ours-stop-at", type=float, default=None,
@@ -297,7 +301,8 @@ def main() -> None:
         precisions = args.ours_precision.split(",")
         ours_cmd = [sys.executable, __file__, "--worker", "ours", "--workdir", tmp, *common,
                     "--ours-epochs", str(args.ours_epochs), "--ours-batch-size", str(args.ours_batch_size),
-                    "--ours-lr", str(args.ours_lr), "--ours-window-stride", str(args.ours_window_stride)]
+                    "--ours-lr", str(args.ours_lr), "--ours-window-stride", str(args.ours_window_stride),
+                    "--ours-lr-schedule", args.ours_lr_schedule, "--ours-warmup-epochs", str(args.ours_warmup_epochs)]
         if args.ours_stop_at is not None:
             ours_cmd += ["--ours-stop-at", str(args.ours_stop_at)]
         # both libraries train at the same time, one thread each: whatever else loads the shared machine loads both
@@ -331,7 +336,9 @@ def main() -> None:
     t_ours = time_to_reach(ours["epochs"], rb_best["valid_ndcg10"])
     summary = {
         "settings": SETTINGS, "ours_precision": precisions[0], "ours_by_precision": by_precision,
-        "ours_lr": args.ours_lr, "ours_batch_size": args.ours_batch_size,
+        "ours_lr": args.ours_lr, "ours_lr_schedule": args.ours_lr_schedule,
+        "ours_warmup_epochs": args.ours_warmup_epochs, "ours_epochs_budget": args.ours_epochs,
+        "ours_batch_size": args.ours_batch_size,
         "ours_window_stride": args.ours_window_stride,
         "recbole_batch_size": args.recbole_batch_size, "threads": args.threads, "seed": args.seed, "split": split,
         "recbole_best_valid_ndcg10": rb_best["valid_ndcg10"], "recbole_best_epoch": rb_best["epoch"],

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from mmrec.core.config import ConfigError
 from mmrec.eval.metrics import RankingCases
 from mmrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from mmrec.models.sasrec import SASRec, SASRecConfig
 from mmrec.train.config import TrainConfig
-from mmrec.train.sequential import SequentialTrainer, training_windows, window_targets
+from mmrec.train.sequential import SequentialTrainer, learning_rate, training_windows, window_targets
 
 N_ITEMS = 40
 
@@ -71,6 +72,49 @@ def test_resume_from_the_last_checkpoint_replays_the_same_run(tmp_path):
     first = _trainer(SASRec, SAS, tmp=tmp_path, epochs=2)
     first.fit()
     resumed = _trainer(SASRec, SAS, tmp=tmp_path, epochs=4)
+    resumed.fit()
+    assert [h.epoch for h in resumed.history] == [0, 1, 2, 3]
+    assert [h.loss for h in resumed.history] == pytest.approx([h.loss for h in straight.history], rel=1e-6)
+
+
+def test_learning_rate_schedules_by_hand():
+    def lrs(schedule, warmup):
+        cfg = TrainConfig(models={}, epochs=2, lr=0.1, lr_schedule=schedule, warmup_epochs=warmup)
+        return [learning_rate(cfg, step, steps_per_epoch=5) for step in range(10)]
+
+    assert lrs("constant", 0) == [0.1] * 10
+    assert lrs("constant", 0.4) == pytest.approx([0.05, 0.1] + [0.1] * 8)  # 2 warm-up steps: 1/2, 2/2 of lr
+    # linear: after 2 warm-up steps, 8 steps from lr down by lr / 8 each
+    assert lrs("linear", 0.4) == pytest.approx([0.05, 0.1, 0.1, 0.0875, 0.075, 0.0625, 0.05, 0.0375, 0.025, 0.0125])
+    cosine = lrs("cosine", 0)
+    assert cosine[0] == pytest.approx(0.1) and cosine[5] == pytest.approx(0.05)  # half way: half the lr
+    assert all(a > b for a, b in zip(cosine, cosine[1:]))
+    assert cosine[-1] == pytest.approx(0.1 * 0.5 * (1 + np.cos(0.9 * np.pi)))
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        TrainConfig(models={}, epochs=2, warmup_epochs=2).validate()
+
+
+def test_a_run_killed_mid_schedule_resumes_on_the_schedule(tmp_path, monkeypatch):
+    kw = dict(epochs=4, lr_schedule="linear", warmup_epochs=0.5)
+    straight = _trainer(SASRec, SAS, **kw)
+    straight.fit()
+    constant = _trainer(SASRec, SAS, epochs=4)
+    constant.fit()
+    assert straight.history[-1].loss != pytest.approx(constant.history[-1].loss, rel=1e-3)  # the schedule acts
+    calls = {"n": 0}
+    validate = SequentialTrainer.validate
+
+    def dies_in_the_third_epoch(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # after epochs 0 and 1 were checkpointed
+        return validate(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SequentialTrainer, "validate", dies_in_the_third_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            _trainer(SASRec, SAS, tmp=tmp_path, **kw).fit()
+    resumed = _trainer(SASRec, SAS, tmp=tmp_path, **kw)
     resumed.fit()
     assert [h.epoch for h in resumed.history] == [0, 1, 2, 3]
     assert [h.loss for h in resumed.history] == pytest.approx([h.loss for h in straight.history], rel=1e-6)

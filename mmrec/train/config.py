@@ -23,6 +23,10 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-3
+    # the learning rate over training: "constant", or "linear" / "cosine" decay from lr to 0 at the last of
+    # ``epochs``, each after ``warmup_epochs`` of linear warm-up from 0 (fractions of an epoch allowed)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_epochs: float = 0.0
     weight_decay: float = 0.0
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy over all items, or BCE with sampled negatives
@@ -42,5 +46,10 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
+        if self.lr_schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"train.lr_schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(f"train.warmup_epochs must be in [0, train.epochs = {self.epochs}), "
+                              f"got {self.warmup_epochs}")
         if self.workers < 1:
             raise ConfigError(f"train.workers must be >= 1, got {self.workers}")

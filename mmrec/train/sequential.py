@@ -64,6 +64,21 @@ def window_targets(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return inputs, rows[:, 1:] * (inputs > 0)
 
 
+def learning_rate(optim: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """``optim.lr_schedule``'s learning rate at optimizer step ``step`` (0-based): a function of the step alone, so a
+    resumed run continues the schedule without saving it."""
+    total = optim.epochs * steps_per_epoch
+    warmup = round(optim.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return optim.lr * (step + 1) / warmup
+    if optim.lr_schedule == "constant":
+        return optim.lr
+    progress = (step - warmup) / max(total - warmup, 1)
+    if optim.lr_schedule == "linear":
+        return optim.lr * (1.0 - progress)
+    return optim.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 class SequentialTrainer:
     """Fits one backbone on one split: ``SequentialTrainer(model, split.train, valid_cases, cfg.train, seed).fit()``."""
 
@@ -148,6 +163,8 @@ class SequentialTrainer:
                     loss = loss + aux
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(self.optim, epoch * n_batches + b, n_batches)
                 optimizer.step()
                 total += loss.item()
             if self.world_size > 1:  # the logged loss is the global batch's mean, as in one process
