@@ -24,7 +24,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     # the learning rate over training: "constant", or "linear" / "cosine" decay from lr to 0 at the last of
-    # ``epochs``, each after ``warmup_epochs`` of linear warm-up from 0 (fractions of an epoch allowed)
+    # ``epochs``; any of the three after ``warmup_epochs`` of linear warm-up from 0 (fractions of an epoch allowed)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
