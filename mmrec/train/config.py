@@ -46,8 +46,6 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
-        if self.lr_schedule not in ("constant", "linear", "cosine"):
-            raise ConfigError(f"train.lr_schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError(f"train.warmup_epochs must be in [0, train.epochs = {self.epochs}), "
                               f"got {self.warmup_epochs}")
