@@ -13,7 +13,9 @@ metrics, bins: evaluate() on the model's precomputed scores). "floor" is the sco
 counter) over this machine's measured fp32 matmul FLOP/s, in the same process: no implementation of the same
 model on this CPU is faster (CPU attention is not in torch's flop counter, so it is left out). "kernels" replays
 the scoring's matmuls and attention alone, at their own shapes and strides on random inputs: what those kernels
-cost on this CPU with nothing else of the model around them, a floor for this model at fp32. Models: the
+cost on this CPU with nothing else of the model around them, a floor for this model at fp32. "floor w" / "bf16
+fw": the scoring's FLOPs over the fp32 / bf16 (n, n) matmul rate per wall second at ``--threads``, against the
+wall-clock target: a model whose floor is above it cannot meet it on this machine at that precision. Models: the
 baselines, SASRec, GRU4Rec, and the SASRec-based moc3 and PAD.
 The neural models' cost does not depend on their weights, so freshly built ones are timed unless ``--model`` names
 a saved one. NDCG@10 is shown under the expected-rank tie rule (the default) and the optimistic one, with the
@@ -138,6 +140,19 @@ def matmul_cpu_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
+def matmul_wall_flops_per_s(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """(n, n) @ (n, n) FLOP per wall second at torch's thread count, best of ``repeats``: the rate the wall-clock
+    floors divide by (fp32, and bf16, which runs on AMX where the CPU has it)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
 @dataclasses.dataclass(frozen=True)
 class TensorSpec:
     shape: tuple[int, ...]
@@ -190,7 +205,7 @@ def median_times(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
+def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int, float, dict[str, float]]:
     # part 1's imports load here, not at the top: each synthetic worker process then starts in seconds, not ~15 s
     from mmrec.recipe import load_recipe
     from mmrec.data import load_tables
@@ -213,11 +228,15 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
         train_sasrec(models["sasrec"], split, ranking_cases(split, "valid"), args.train_epochs)
     models.update(sasrec_based(models["sasrec"], data, counts))
     matmul = matmul_cpu_flops_per_s()
+    wall_rates = {"fp32": matmul_wall_flops_per_s(torch.float32), "bf16": matmul_wall_flops_per_s(torch.bfloat16)}
     rows = {}
     print(f"ml-100k leave-one-out, {len(cases)} users x {split.n_items} items, median of {args.repeats} (CPU s); "
-          f"target {TARGET_S} s per model; floor = scoring FLOPs / this machine's {matmul / 1e9:.0f} GFLOP/s matmul")
+          f"target {TARGET_S} s per model; floor = scoring FLOPs / this machine's {matmul / 1e9:.0f} GFLOP/s matmul "
+          f"(CPU s); wall floors = FLOPs / the {args.threads}-thread matmul rate per wall second, fp32 "
+          f"{wall_rates['fp32'] / 1e9:.0f} and bf16 {wall_rates['bf16'] / 1e9:.0f} GFLOP/s: above the target, no "
+          "implementation of that model at that precision meets it on this machine")
     print(f"{'model':12} {'evaluate':>9} {'score':>9} {'old score':>9} {'evaluator':>9} {'floor':>7} {'kernels':>7} "
-          f"{'wall':>7} "
+          f"{'wall':>7} {'floor w':>7} {'bf16 fw':>7} "
           f"{'target':>6} {'bf16':>7} {'w2 wall':>7} {'bf16 w2':>7} {'NDCG@10':>8} {'(bf16)':>8} {'(optim.)':>8} "
           "tied targets")
     for name, model in models.items():
@@ -253,7 +272,10 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
                       "score_cpu_seconds": score_cpu, "old_score_wall_seconds": old_wall,
                       "old_score_cpu_seconds": old_cpu, "evaluator_cpu_seconds": evaluator_cpu,
                       "evaluator_wall_seconds": evaluator_wall, "score_flops": flops.get_total_flops(),
-                      "floor_cpu_seconds": flops.get_total_flops() / matmul, "kernels_alone_cpu_seconds": kernels_cpu,
+                      "floor_cpu_seconds": flops.get_total_flops() / matmul,
+                      "floor_wall_seconds": flops.get_total_flops() / wall_rates["fp32"],
+                      "floor_bf16_wall_seconds": flops.get_total_flops() / wall_rates["bf16"],
+                      "kernels_alone_cpu_seconds": kernels_cpu,
                       "n_kernel_calls": len(kernels.calls), "target_seconds": TARGET_S,
                       "under_target_cpu": cpu < TARGET_S, "bf16_wall_seconds": bf16_wall,
                       "bf16_cpu_seconds": bf16_cpu, "bf16_under_target_cpu": bf16_cpu < TARGET_S,
@@ -265,10 +287,10 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int]:
                       "targets_with_ties": int((optimistic != pessimistic).sum())}
         r = rows[name]
         print(f"{name:12} {cpu:9.4f} {score_cpu:9.4f} {old_cpu:9.4f} {r['evaluator_cpu_seconds']:9.4f} "
-              f"{r['floor_cpu_seconds']:7.4f} {kernels_cpu:7.4f} {wall:7.3f} {'met' if cpu < TARGET_S else 'NOT':>6} "
+              f"{r['floor_cpu_seconds']:7.4f} {kernels_cpu:7.4f} {wall:7.3f} {r['floor_wall_seconds']:7.4f} {r['floor_bf16_wall_seconds']:7.4f} {'met' if cpu < TARGET_S else 'NOT':>6} "
               f"{bf16_cpu:7.4f} {w2_wall:7.4f} {bf16_w2_wall:7.4f} {expected:8.4f} {bf16_ndcg:8.4f} "
               f"{r['NDCG@10_optimistic']:8.4f} {r['targets_with_ties']}")
-    return rows, len(cases), split.n_items, matmul
+    return rows, len(cases), split.n_items, matmul, wall_rates
 
 
 def train_sasrec(model: SequentialRecommender, split, valid: RankingCases, epochs: int) -> None:
@@ -333,7 +355,7 @@ def main() -> None:
         users, chunk, scorer = args.synthetic_worker
         print(json.dumps(synthetic_worker(int(users), int(chunk), scorer)))
         return
-    rows, n_users, n_items, matmul = ml100k_rows(args)
+    rows, n_users, n_items, matmul, wall_rates = ml100k_rows(args)
     synthetic = []
     print(f"\nsynthetic, {N_ITEMS} items, {DIM}-d scorers over the last {MAX_LEN} items (mean: mean of the history's "
           f"embeddings; sasrec: 2 blocks), fresh process each")
@@ -349,7 +371,8 @@ def main() -> None:
               f"{row['cpu_seconds'] * 1e5 / n:10.2f} {row['peak_rss_increase_mb']:8.0f} {row['cases_mb']:8.0f} "
               f"{row['chunk_scores_mb']:15.0f}")
     args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "n_users": n_users,
-                                    "matmul_flops_per_s": matmul, "target_seconds_per_model": TARGET_S,
+                                    "matmul_flops_per_s": matmul, "matmul_wall_flops_per_s": wall_rates,
+                                    "target_seconds_per_model": TARGET_S,
                                     "n_items": n_items, "model": args.model, "train_epochs": args.train_epochs,
                                     "loadavg": os.getloadavg(),
                                     "machine": describe_machine(),
