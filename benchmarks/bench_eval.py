@@ -127,29 +127,19 @@ def synthetic_worker(n_users: int, chunk: int, scorer: str) -> dict:
             "chunk_scores_mb": chunk * (N_ITEMS + 1) * 4 / 2**20, "NDCG@10": result["overall"]["NDCG@10"]}
 
 
-def matmul_cpu_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
-    """fp32 (n, n) @ (n, n) FLOP per CPU second, best of ``repeats``: the floor's rate, in the CPU seconds the
-    table's times are in (wall-clock rates drop with the other users of a shared machine)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        a @ b
-        best = min(best, time.process_time() - start)
-    return 2 * n**3 / best
-
-
-def matmul_wall_flops_per_s(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """(n, n) @ (n, n) FLOP per wall second at torch's thread count, best of ``repeats``: the rate the wall-clock
-    floors divide by (fp32, and bf16, which runs on AMX where the CPU has it)."""
+def matmul_flops_per_s(dtype: torch.dtype = torch.float32, n: int = 1024, repeats: int = 5,
+                       clock=time.process_time) -> float:
+    """(n, n) @ (n, n) FLOP per second of ``clock``, best of ``repeats``, at torch's thread count. Per CPU second
+    (the default) is the rate the "floor" column divides by, in the CPU seconds the table's times are in
+    (wall-clock rates drop with the other users of a shared machine); per wall second (``time.perf_counter``), fp32
+    and bf16 (AMX where the CPU has it), the rates the wall-clock floors divide by."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         a @ b
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return 2 * n**3 / best
 
 
@@ -227,8 +217,9 @@ def ml100k_rows(args: argparse.Namespace) -> tuple[dict, int, int, float, dict[s
     elif args.train_epochs:
         train_sasrec(models["sasrec"], split, ranking_cases(split, "valid"), args.train_epochs)
     models.update(sasrec_based(models["sasrec"], data, counts))
-    matmul = matmul_cpu_flops_per_s()
-    wall_rates = {"fp32": matmul_wall_flops_per_s(torch.float32), "bf16": matmul_wall_flops_per_s(torch.bfloat16)}
+    matmul = matmul_flops_per_s()
+    wall_rates = {name: matmul_flops_per_s(dtype, 2048, clock=time.perf_counter)
+                  for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     rows = {}
     print(f"ml-100k leave-one-out, {len(cases)} users x {split.n_items} items, median of {args.repeats} (CPU s); "
           f"target {TARGET_S} s per model; floor = scoring FLOPs / this machine's {matmul / 1e9:.0f} GFLOP/s matmul "
